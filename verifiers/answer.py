@@ -1,0 +1,241 @@
+"""Finding the final answer a completion commits to.
+
+The rules (shared by every rule-based checker): the answer region is what follows the last
+`</think>`; a truncated completion, an unclosed `<think>`, a refusal or a repetition loop has no
+final answer; the last commitment wins, self-corrections included ("not 5; it is 7" is 7), and
+remarks after it do not change it.
+"""
+
+from __future__ import annotations
+
+import re
+
+# We only ever read this much of the answer region: megabyte-long outputs cost nothing more.
+TAIL_CHARS = 4000
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_REFUSAL = re.compile(
+    r"\b(?:I\s+(?:cannot|can't|can not|won't|am unable to|am not able to|'m unable to|'m not able to)"
+    r"\s+(?:help|answer|solve|assist|provide|determine|do that|comply)"
+    r"|I\s+(?:do not|don't)\s+know\b"
+    r"|I'm\s+sorry,?\s+but\s+I\b"
+    r"|as an AI\b)",
+    re.IGNORECASE,
+)
+
+
+def answer_region(completion: str | None, finish_reason: str | None = "stop") -> tuple[str | None, str]:
+    """Return (region, "") or (None, why there is no final answer)."""
+    if finish_reason == "length":
+        return None, "truncated (finish_reason=length)"
+    text = _CONTROL.sub("", completion or "")
+    if "</think>" in text:
+        text = text.rsplit("</think>", 1)[1]
+    elif "<think>" in text:
+        return None, "unclosed <think> block"
+    text = text[-TAIL_CHARS:]
+    if not text.strip():
+        return None, "no final answer (empty answer region)"
+    if is_repetition_loop(text):
+        return None, "repetition loop"
+    return text, ""
+
+
+def is_refusal(text: str) -> bool:
+    return bool(_REFUSAL.search(text))
+
+
+def is_repetition_loop(text: str) -> bool:
+    """A tail that repeats one chunk over and over, or one line five times running."""
+    tail = text.rstrip()[-1200:]
+    n = len(tail)
+    if n >= 200:
+        for period in range(1, 301):
+            span = max(200, 4 * period)
+            if span > n:
+                break
+            chunk = tail[-period:]
+            if chunk.strip() and tail[-span:] == (chunk * (span // period + 1))[-span:]:
+                return True
+    run, last = 0, None
+    for line in (ln.strip() for ln in text.splitlines()):
+        if not line:
+            continue
+        if line == last and len(line) >= 10:
+            run += 1
+            if run >= 5:
+                return True
+        else:
+            run, last = 1, line
+    return False
+
+
+def balanced(text: str, start: int, open_ch: str = "{", close_ch: str = "}") -> int:
+    """Index just past the brace group opening at `start`, or -1 if it never closes."""
+    depth = 0
+    for i in range(start, len(text)):
+        c = text[i]
+        if c == "\\" and i + 1 < len(text) and text[i + 1] in "{}":
+            continue
+        if c == open_ch and (i == 0 or text[i - 1] != "\\"):
+            depth += 1
+        elif c == close_ch and (i == 0 or text[i - 1] != "\\"):
+            depth -= 1
+            if depth == 0:
+                return i + 1
+    return -1
+
+
+_BOX = re.compile(r"\\(?:boxed|fbox)\s*\{")
+
+
+def boxed_spans(text: str) -> list[tuple[int, int, str]]:
+    """All `\\boxed{...}` groups as (start, end, content), outermost only, in order."""
+    out = []
+    pos = 0
+    while True:
+        m = _BOX.search(text, pos)
+        if not m:
+            return out
+        end = balanced(text, m.end() - 1)
+        if end < 0:
+            out.append((m.start(), len(text), text[m.end() :]))
+            return out
+        out.append((m.start(), end, text[m.end() : end - 1]))
+        pos = end
+
+
+# "the final answer is", "Answer:", "answer = " ... and what a correction after a negation says.
+_ANCHOR = re.compile(
+    r"(?:\b(?:final\s+answer|answer)(?:\s+(?:to\s+(?:the|this)\s+\w+|is\s+therefore))?"
+    r"\s*(?:is|:|=|would\s+be|will\s+be|should\s+be|equals)\s*"
+    r"|\bthe\s+(?:correct\s+)?(?:option|choice)\s+is\s*)",
+    re.IGNORECASE,
+)
+_NEGATED = re.compile(r"^\s*(?:not|n't|no\b)", re.IGNORECASE)
+_CORRECTION = re.compile(
+    r"(?:[;,.]|\bbut)\s*(?:it\s+is|it's|it\s+should\s+be|rather|instead|actually)\s*(?:it\s+is\s*)?",
+    re.IGNORECASE,
+)
+
+
+def _phrase_after(text: str, start: int) -> str:
+    """The answer phrase starting at `start`: a math block, or up to the end of the sentence."""
+    rest = text[start:].lstrip(" *:")
+    for open_, close in (("$$", "$$"), ("\\[", "\\]"), ("\\(", "\\)"), ("$", "$")):
+        if rest.startswith(open_):
+            end = rest.find(close, len(open_))
+            if end > 0:
+                return rest[len(open_) : end]
+    if rest.startswith(("\\boxed", "\\fbox")):
+        spans = boxed_spans(rest)
+        if spans:
+            return spans[0][2]
+    line = rest.split("\n", 1)[0]
+    # Sentence end: a period not inside a number, or a semicolon; math inside $...$ is kept whole.
+    out, i, in_math = [], 0, False
+    while i < len(line):
+        c = line[i]
+        if c == "$":
+            in_math = not in_math
+        elif not in_math and (
+            (c == "." and not (i + 1 < len(line) and line[i + 1].isdigit()))
+            or c in ";!?"
+            or (c == "," and i + 1 < len(line) and line[i + 1] == " " and _looks_like_remark(line[i + 1 :]))
+        ):
+            break
+        out.append(c)
+        i += 1
+    return "".join(out).strip().strip("*").strip()
+
+
+_REMARK_START = re.compile(r"\s*(?:which|since|because|as|so|and\s+(?:this|that|so)|where|because|hence|thus|i\s)", re.IGNORECASE)
+
+
+def _looks_like_remark(s: str) -> bool:
+    return bool(_REMARK_START.match(s))
+
+
+def commitments(text: str) -> list[tuple[int, str, str]]:
+    """Every place the text commits to an answer: (position, phrase, how)."""
+    found: list[tuple[int, str, str]] = []
+    for start, _end, content in boxed_spans(text):
+        found.append((start, content, "boxed"))
+    # Only the last few anchors can be the final one; a text full of "answer:" costs no more.
+    for m in list(_ANCHOR.finditer(text))[-16:]:
+        after = text[m.end() :]
+        if _NEGATED.match(after):
+            # "the answer is not 5; it is 7": the correction is the commitment.
+            tail = after[:200]
+            c = _CORRECTION.search(tail)
+            if c:
+                found.append((m.end() + c.end(), _phrase_after(text, m.end() + c.end()), "correction"))
+            continue
+        phrase = _phrase_after(text, m.end())
+        if phrase and not phrase.startswith(("\\boxed", "\\fbox")):
+            found.append((m.start(), phrase, "anchor"))
+    found.sort(key=lambda t: t[0])
+    return found
+
+
+_MATH_BLOCK = re.compile(r"\$\$(.+?)\$\$|\\\[(.+?)\\\]|\\\((.+?)\\\)|\$([^$]+?)\$", re.DOTALL)
+_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:\s*/\s*\d+)?%?")
+
+
+def fallback_answer(text: str) -> str | None:
+    """Without an explicit commitment: the last math block or number of the last sentence with one."""
+    stripped = text.rstrip()
+    blocks = list(_MATH_BLOCK.finditer(stripped))
+    nums = list(_NUMBER.finditer(stripped))
+    last_block = blocks[-1] if blocks else None
+    last_num = nums[-1] if nums else None
+    if last_block and (not last_num or last_block.end() >= last_num.start()):
+        inner = next(g for g in last_block.groups() if g is not None)
+        # "x = 2 or x = 3" written as two math blocks joined by "or" stays a hedge.
+        before = stripped[max(0, last_block.start() - 200) : last_block.start()]
+        prev = list(_MATH_BLOCK.finditer(before))
+        if prev and re.fullmatch(r"\s*(?:or|and|,)\s*", before[prev[-1].end() :]):
+            joiner = before[prev[-1].end() :].strip()
+            first = next(g for g in prev[-1].groups() if g is not None)
+            return f"{first} \\text{{ {joiner} }} {inner}"
+        return inner
+    if last_num:
+        # Keep a hedge visible: "5 or 7" must not read as 7.
+        line_start = stripped.rfind("\n", 0, last_num.start()) + 1
+        sentence = stripped[line_start : last_num.end()]
+        m = re.search(r"(-?\d[\d,./]*)\s+or\s+(?:x\s*=\s*)?(-?\d[\d,./]*)$", sentence)
+        if m:
+            return f"{m.group(1)} \\text{{ or }} {m.group(2)}"
+        return last_num.group(0)
+    return None
+
+
+def final_answer(region: str) -> tuple[str | None, str]:
+    """(answer phrase, how it was found) or (None, why not)."""
+    found = commitments(region)
+    if found:
+        pos, phrase, how = found[-1]
+        if how == "boxed":
+            # Boxes side by side in one sentence ("\\boxed{2} and \\boxed{3}") are one answer.
+            boxes = [b for b in boxed_spans(region) if b[0] <= pos]
+            group = [boxes[-1]]
+            for prev in reversed(boxes[:-1]):
+                between = region[prev[1] : group[0][0]]
+                if re.fullmatch(r"[\s$]*(?:,|and|or|\\text\{\s*(?:and|or)\s*\}|\\quad)?[\s$]*", between):
+                    group.insert(0, prev)
+                else:
+                    break
+            if len(group) > 1:
+                joiner = "or" if "or" in region[group[0][1] : group[-1][0]] else ","
+                phrase = f" {joiner} ".join(g[2] for g in group) if joiner == "," else " \\text{ or } ".join(
+                    g[2] for g in group
+                )
+        if not phrase.strip():
+            return None, "empty final answer"
+        return phrase, how
+    if is_refusal(region):
+        return None, "refusal"
+    phrase = fallback_answer(region)
+    if phrase is None:
+        return None, "no final answer found"
+    return phrase, "last expression"

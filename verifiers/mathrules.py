@@ -1,0 +1,546 @@
+"""Rule-based math checking: math-verify parses, we normalise, extract and compare strictly.
+
+math-verify is the LaTeX-to-SymPy core. Around it we add what it lacks for training data: the
+final-answer rules of `answer.py`, normalisation of how datasets store golds (bare LaTeX, units,
+separators, percent, "2.5 million"), exact arithmetic (decimals become fractions before parsing, so
+3.14 is never pi and 1/99! is never 1/100!) and structural comparison of sets, tuples, intervals,
+equations and matrices. Simple numeric answers never reach SymPy (the fast path).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+from functools import lru_cache
+
+from verifiers.answer import answer_region, final_answer
+from verifiers.verdict import Verdict
+
+NAME = "math"
+VERSION = "1.0"
+
+# math-verify warns once that we turned its signal-based timeouts off; we bound time with processes.
+logging.getLogger("math_verify").setLevel(logging.ERROR)
+
+
+# ---------------------------------------------------------------------------------------------
+# Normalisation: a phrase as a dataset or a model writes it -> LaTeX we can parse + side facts.
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A normalised answer: LaTeX text plus what normalisation took off it."""
+
+    latex: str
+    percent: bool = False
+    degrees: bool = False
+    unit: tuple[str, int] | None = None  # (dimension, power)
+    unit_factor: Fraction = Fraction(1)
+    text: str | None = None  # a word answer ("east"), compared as text
+
+
+_STRIP_CMDS = re.compile(r"\\(?:displaystyle|left|right|big|Big|bigg|Bigg|limits|nolimits|textstyle|!|,|;|:| )")
+_WRAPPERS = re.compile(r"\\(?:text|textbf|textit|mathrm|mathbf|mathit|operatorname|mbox|textnormal|emph)\s*\{")
+_SPACES = re.compile(r"[\u00a0\u2000-\u200b\u202f\u205f\u3000]")
+_MULTIPLIERS = {"thousand": 10**3, "million": 10**6, "billion": 10**9, "trillion": 10**12}
+_LEN = {
+    "mm": Fraction(1, 1000), "millimeter": Fraction(1, 1000), "millimetre": Fraction(1, 1000),
+    "cm": Fraction(1, 100), "centimeter": Fraction(1, 100), "centimetre": Fraction(1, 100),
+    "m": Fraction(1), "meter": Fraction(1), "metre": Fraction(1),
+    "km": Fraction(1000), "kilometer": Fraction(1000), "kilometre": Fraction(1000),
+    "inch": Fraction(254, 10000), "inches": Fraction(254, 10000), "ft": Fraction(3048, 10000),
+    "foot": Fraction(3048, 10000), "feet": Fraction(3048, 10000), "yard": Fraction(9144, 10000),
+    "yd": Fraction(9144, 10000), "mile": Fraction(1609344, 1000), "mi": Fraction(1609344, 1000),
+}
+_TIME = {
+    "s": Fraction(1), "sec": Fraction(1), "second": Fraction(1), "min": Fraction(60), "minute": Fraction(60),
+    "h": Fraction(3600), "hr": Fraction(3600), "hour": Fraction(3600), "day": Fraction(86400),
+    "week": Fraction(604800), "ms": Fraction(1, 1000), "millisecond": Fraction(1, 1000),
+}
+_MASS = {"mg": Fraction(1, 1000), "g": Fraction(1), "gram": Fraction(1), "kg": Fraction(1000), "kilogram": Fraction(1000)}
+_VOL = {"ml": Fraction(1, 1000), "milliliter": Fraction(1, 1000), "l": Fraction(1), "liter": Fraction(1), "litre": Fraction(1)}
+_MONEY = {"dollar": Fraction(1), "cent": Fraction(1, 100), "usd": Fraction(1)}
+UNITS: dict[str, tuple[str, Fraction]] = {}
+for _dim, _table in (("length", _LEN), ("time", _TIME), ("mass", _MASS), ("volume", _VOL), ("money", _MONEY)):
+    for _name, _factor in _table.items():
+        UNITS[_name] = (_dim, _factor)
+
+_UNIT_TAIL = re.compile(
+    r"^(?P<num>.*?[\d}).])\s*(?P<sq>square\s+|sq\.?\s+|cubic\s+)?(?P<unit>[A-Za-z][A-Za-z.]*(?:\s+[A-Za-z]+){0,2})"
+    r"\s*(?:\^\s*\{?(?P<pow>[23])\}?)?\s*$"
+)
+_NUMERIC_LATEX = re.compile(r"^[-+\d\s.,{}()/*^]*$")
+
+
+def _unwrap(s: str) -> str:
+    """`\\text{abc}` -> ` abc `, repeatedly, with balanced braces."""
+    from verifiers.answer import balanced
+
+    for _ in range(20):
+        m = _WRAPPERS.search(s)
+        if not m:
+            return s
+        end = balanced(s, m.end() - 1)
+        if end < 0:
+            return s[: m.start()] + s[m.end() :]
+        s = s[: m.start()] + " " + s[m.end() : end - 1] + " " + s[end:]
+    return s
+
+
+def _decimal_to_frac(m: re.Match) -> str:
+    whole, frac, rep = m.group(1), m.group(2) or "", m.group(3)
+    if rep:
+        # 0.1\overline{6} = (16 - 1) / 90
+        non_rep = int(whole + frac) if (whole + frac) else 0
+        all_digits = int(whole + frac + rep)
+        value = Fraction(all_digits - non_rep, (10 ** len(rep) - 1) * 10 ** len(frac))
+    else:
+        value = Fraction(int(whole + frac), 10 ** len(frac))
+    if value.denominator == 1:
+        return str(value.numerator)
+    return f"(\\frac{{{value.numerator}}}{{{value.denominator}}})"
+
+
+_DECIMAL = re.compile(r"(?<![\d.])(\d+)\.(\d*)\\overline\s*\{(\d+)\}|(?<![\d.])(\d*)\.(\d+)(?![\d.])")
+
+
+def _exact_decimals(s: str) -> str:
+    def repl(m: re.Match) -> str:
+        if m.group(3) is not None:
+            return _decimal_to_frac(re.match(r"(\d+)\.(\d*)\\overline\s*\{(\d+)\}", m.group(0)))
+        whole, frac = m.group(4) or "0", m.group(5)
+        value = Fraction(int(whole + frac), 10 ** len(frac))
+        if value.denominator == 1:
+            return str(value.numerator)
+        return f"(\\frac{{{value.numerator}}}{{{value.denominator}}})"
+
+    return _DECIMAL.sub(repl, s)
+
+
+def _singular(word: str) -> str:
+    w = word.lower().rstrip(".")
+    if w.endswith("ies"):
+        return w[:-3] + "y"
+    if w.endswith("es") and w[:-2] in UNITS:
+        return w[:-2]
+    if w.endswith("s") and w[:-1] in UNITS:
+        return w[:-1]
+    return w
+
+
+def normalize(phrase: str) -> Answer:
+    """Turn an answer phrase into parseable LaTeX, recording percent, degrees and units."""
+    s = _SPACES.sub(" ", phrase)
+    s = s.replace("\\$", " ").replace("$", " ").replace("**", " ").replace("\\%", "%")
+    s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac").replace("{,}", "").replace("\\cdot10", "\\cdot 10")
+    s = re.sub(r"\\(?:boxed|fbox)\s*\{", "{", s)
+    s = _unwrap(s)
+    s = _STRIP_CMDS.sub(" ", s)
+    s = re.sub(r"\\(?:approx|sim)\b.*$", "", s) if re.search(r"\S\s*\\approx", s) else s
+    s = s.replace("\\infty", "\\infty ").strip()
+    s = re.sub(r"\s+", " ", s).strip(" .;:")
+    # Leading "x =" of an assignment with a numeric right side, and chains "a = b = 7".
+    m = re.fullmatch(r"(?:[A-Za-z](?:_\{?\w+\}?)?|\\[a-z]+)\s*=\s*(.+)", s)
+    if m and not re.search(r"[A-Za-z]", re.sub(r"\\[a-zA-Z]+", "", m.group(1))):
+        s = m.group(1)
+    if "=" in s and not re.search(r"[<>]|\\[lg]eq?\b|\\neq", s):
+        parts = [p.strip() for p in re.split(r"(?<![<>!\\])=", s)]
+        if len(parts) > 2 and all(parts) and not re.search(r"[A-Za-z]", re.sub(r"\\[a-zA-Z]+", "", parts[-1])):
+            s = parts[-1]
+
+    percent = False
+    if re.search(r"%|\bpercent\b", s):
+        percent = True
+        s = re.sub(r"%|\s*\bpercent\b", "", s).strip()
+    degrees = False
+    if re.search(r"\^\s*\{?\s*\\circ\s*\}?|°|\\degree|\bdegrees?\b", s):
+        degrees = True
+        s = re.sub(r"\^\s*\{?\s*\\circ\s*\}?|°|\\degree|\s*\bdegrees?\b", "", s).strip()
+    s = re.sub(r"\s*\b(?:radians?|rad)\s*$", "", s)
+
+    # Separators: 1,000,000 and 1 000 000 -> 1000000 (a set "1, 2" keeps its space).
+    s = re.sub(r"(?<![\d.,])\d{1,3}(?:,\d{3})+(?![\d,])", lambda m: m.group(0).replace(",", ""), s)
+    s = re.sub(r"(?<![\d.])\d{1,3}(?: \d{3})+(?![\d.])", lambda m: m.group(0).replace(" ", ""), s)
+    # 2.5 million, 3 thousand
+    s = re.sub(
+        r"(\d+(?:\.\d+)?)\s*(thousand|million|billion|trillion)\b",
+        lambda m: f"{m.group(1)} \\times {_MULTIPLIERS[m.group(2).lower()]}",
+        s,
+        flags=re.IGNORECASE,
+    )
+    # 2.5e6 / 2.5E-3 -> 2.5 \times 10^{6}
+    s = re.sub(r"(?<![A-Za-z\\])(\d+(?:\.\d+)?)[eE]([+-]?\d+)\b", r"\1 \\times 10^{\2}", s)
+
+    unit, factor = None, Fraction(1)
+    m = _UNIT_TAIL.match(s)
+    if m and _NUMERIC_LATEX.match(re.sub(r"\\(?:frac|sqrt|times|cdot|pi)\b", "", m.group("num"))):
+        words = m.group("unit").split()
+        word = _singular(words[0])
+        power = int(m.group("pow") or (3 if m.group("sq") and "cubic" in m.group("sq") else 2 if m.group("sq") else 1))
+        if word in UNITS:
+            dim, f = UNITS[word]
+            unit, factor = (dim, power), f**power
+            s = m.group("num").strip()
+        elif len(words[0]) >= 3 or " " in s[len(m.group("num")) : len(m.group("num")) + 1]:
+            # An unknown word after a number ("12 apples", "5 units"): drop it.
+            s = m.group("num").strip()
+    s = re.sub(r"^\s*(?:\\\$|\$)\s*", "", s)
+
+    text = None
+    bare = re.sub(r"[^A-Za-z0-9 ]", " ", s).strip().lower()
+    if re.fullmatch(r"[A-Za-z][A-Za-z '\-]*", s.strip()) and not re.fullmatch(r"[A-Za-z]", s.strip()):
+        text = re.sub(r"^(?:the|a|an)\s+", "", re.sub(r"\s+", " ", bare))
+    return Answer(latex=s.strip(), percent=percent, degrees=degrees, unit=unit, unit_factor=factor, text=text)
+
+
+# ---------------------------------------------------------------------------------------------
+# Fast path: plain numbers compared as exact fractions, no SymPy.
+
+_FAST_NUM = re.compile(r"^(-)?\s*(?:(\d+)(?:\.(\d+))?|\\frac\s*\{\s*(\d+)\s*\}\s*\{\s*(\d+)\s*\}|(\d+)\s*/\s*(\d+))$")
+
+
+def fast_value(latex: str) -> Fraction | None:
+    m = _FAST_NUM.match(latex.strip().replace("{-", "-{"))
+    if not m:
+        return None
+    neg, whole, frac, fn, fd, sn, sd = m.groups()
+    if whole is not None:
+        v = Fraction(int(whole + (frac or "")), 10 ** len(frac or ""))
+    elif fn is not None:
+        if int(fd) == 0:
+            return None
+        v = Fraction(int(fn), int(fd))
+    else:
+        if int(sd) == 0:
+            return None
+        v = Fraction(int(sn), int(sd))
+    return -v if neg else v
+
+
+def _scaled(a: Answer, v):
+    return v * a.unit_factor if a.unit else v
+
+
+def _percent_candidates(a: Answer, v) -> list:
+    return [v, v / 100] if a.percent else [v]
+
+
+def _numbers_match(g: Answer, gv, p: Answer, pv) -> bool:
+    if g.unit and p.unit and g.unit != p.unit:
+        return False
+    if g.unit and p.unit:
+        gv, pv = _scaled(g, gv), _scaled(p, pv)
+    if g.percent or p.percent:
+        return any(x == y for x in _percent_candidates(g, gv) for y in _percent_candidates(p, pv))
+    return gv == pv
+
+
+# ---------------------------------------------------------------------------------------------
+# Slow path: SymPy objects from math-verify's parser, compared structurally and exactly.
+
+
+def _hedge_parts(latex: str) -> list[str]:
+    parts = re.split(r"\s*(?:\\text\{\s*or\s*\}|\bor\b|\\quad\s*\\text\{or\}\s*\\quad|\\vee)\s*", latex)
+    return [p for p in (x.strip(" ,") for x in parts) if p]
+
+
+def to_sympy(latex: str):
+    """Parse normalised LaTeX into a SymPy object, or None. Tuples "(a, b)" stay tuples."""
+    import sympy
+    from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse
+
+    latex = _exact_decimals(latex)
+    parts = _hedge_parts(latex)
+    if len(parts) > 1:
+        items = [to_sympy(p) for p in parts]
+        if any(i is None for i in items):
+            return None
+        flat = []
+        for i in items:
+            flat.extend(i.args if isinstance(i, sympy.FiniteSet) else [i])
+        return sympy.FiniteSet(*flat, evaluate=False) if flat else None
+    inner = latex.strip()
+    if inner.startswith("(") and inner.endswith(")") and _top_level_commas(inner[1:-1]):
+        items = [to_sympy(x) for x in _top_level_commas(inner[1:-1])]
+        if all(i is not None for i in items):
+            return sympy.Tuple(*items)
+    out = parse(
+        f"${latex}$",
+        extraction_config=[LatexExtractionConfig(boxed_match_priority=0), ExprExtractionConfig()],
+        parsing_timeout=None,
+    )
+    for obj in out:
+        if not isinstance(obj, str):
+            return obj
+    return None
+
+
+def _top_level_commas(s: str) -> list[str]:
+    parts, depth, cur = [], 0, []
+    for c in s:
+        if c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+        if c == "," and depth == 0:
+            parts.append("".join(cur))
+            cur = []
+        else:
+            cur.append(c)
+    parts.append("".join(cur))
+    return [p.strip() for p in parts] if len(parts) > 1 and all(p.strip() for p in parts) else []
+
+
+def _close(a, b) -> bool:
+    """Exact-in-practice equality of two closed-form numbers: 60 digits, relative 1e-40."""
+    import sympy
+
+    try:
+        if sympy.simplify(a - b) == 0:
+            return True
+    except Exception:
+        pass
+    try:
+        va, vb = sympy.N(a, 60), sympy.N(b, 60)
+        if not (va.is_number and vb.is_number):
+            return False
+        if va.has(sympy.nan, sympy.zoo) or vb.has(sympy.nan, sympy.zoo):
+            return False
+        if va == vb:
+            return True
+        diff = abs(va - vb)
+        scale = max(abs(va), abs(vb))
+        return bool(diff <= sympy.Float("1e-40", 60) * scale)
+    except Exception:
+        return False
+
+
+def _scalar_eq(a, b) -> bool:
+    import sympy
+
+    if a == b:
+        return True
+    fa, fb = getattr(a, "free_symbols", set()), getattr(b, "free_symbols", set())
+    if fa != fb:
+        return False
+    if not fa:
+        return _close(a, b)
+    # Expressions: agree at random rational points (and symbolically where evaluation fails).
+    rng = random.Random(0)
+    syms = sorted(fa, key=str)
+    checked = 0
+    for _ in range(6):
+        point = {s: sympy.Rational(rng.randint(2, 97), rng.randint(2, 13)) for s in syms}
+        try:
+            va, vb = a.subs(point), b.subs(point)
+        except Exception:
+            continue
+        if va.has(sympy.nan, sympy.zoo) or vb.has(sympy.nan, sympy.zoo):
+            continue
+        if not _close(va, vb):
+            return False
+        checked += 1
+    if checked >= 3:
+        return True
+    try:
+        return sympy.simplify(a - b) == 0
+    except Exception:
+        return False
+
+
+def _as_set(expr):
+    """A relation in one variable (x <= 3, -3 < x < 5) as the set it describes, else None."""
+    import sympy
+
+    try:
+        if isinstance(expr, (sympy.core.relational.Relational, sympy.And, sympy.Or)):
+            free = expr.free_symbols
+            if len(free) == 1:
+                var = next(iter(free))
+                return expr.as_set() if var.is_real is not False else None
+    except Exception:
+        return None
+    return None
+
+
+def same(g, p) -> bool:
+    """Is prediction `p` mathematically the answer `g`? Structure matters; formatting doesn't."""
+    import sympy
+    from sympy.core.relational import Equality, Relational
+
+    is_eq_g, is_eq_p = isinstance(g, Equality), isinstance(p, Equality)
+    # x = 3 equals 3; "x \in [2, 5)" equals [2, 5)
+    if is_eq_p and not is_eq_g and isinstance(p.lhs, sympy.Symbol):
+        return same(g, p.rhs)
+    if is_eq_g and not is_eq_p and isinstance(g.lhs, sympy.Symbol):
+        return same(g.rhs, p)
+    if is_eq_g and is_eq_p:
+        if isinstance(g.rhs, sympy.Set) or isinstance(p.rhs, sympy.Set):
+            return same(g.rhs, p.rhs)
+        return _equations_eq(g, p)
+    # Relations against sets: an interval equals the inequality that describes it.
+    if isinstance(g, (Relational, sympy.And, sympy.Or)) or isinstance(p, (Relational, sympy.And, sympy.Or)):
+        gs = _as_set(g) if not isinstance(g, sympy.Set) else g
+        ps = _as_set(p) if not isinstance(p, sympy.Set) else p
+        if isinstance(p, sympy.Tuple) and len(p) == 2:
+            ps = sympy.Interval.open(p[0], p[1])
+        if isinstance(g, sympy.Tuple) and len(g) == 2:
+            gs = sympy.Interval.open(g[0], g[1])
+        if gs is None or ps is None:
+            return False
+        return same(gs, ps)
+    if isinstance(g, sympy.MatrixBase) or isinstance(p, sympy.MatrixBase):
+        if not (isinstance(g, sympy.MatrixBase) and isinstance(p, sympy.MatrixBase)) or g.shape != p.shape:
+            return False
+        return all(_scalar_eq(x, y) for x, y in zip(g, p, strict=True))
+    if isinstance(g, sympy.Tuple) and isinstance(p, sympy.Interval) and len(g) == 2:
+        return p.left_open and p.right_open and same(g[0], p.start) and same(g[1], p.end)
+    if isinstance(p, sympy.Tuple) and isinstance(g, sympy.Interval) and len(p) == 2:
+        return g.left_open and g.right_open and same(g.start, p[0]) and same(g.end, p[1])
+    if isinstance(g, sympy.Tuple) or isinstance(p, sympy.Tuple):
+        if not (isinstance(g, sympy.Tuple) and isinstance(p, sympy.Tuple)) or len(g) != len(p):
+            return False
+        return all(same(x, y) for x, y in zip(g, p, strict=True))
+    if isinstance(g, sympy.Interval) and isinstance(p, sympy.Interval):
+        return (
+            g.left_open == p.left_open
+            and g.right_open == p.right_open
+            and _scalar_eq(g.start, p.start)
+            and _scalar_eq(g.end, p.end)
+        )
+    if isinstance(g, sympy.FiniteSet) and isinstance(p, sympy.FiniteSet):
+        return _sets_eq(list(g.args), list(p.args))
+    if isinstance(g, sympy.FiniteSet) and len(g.args) == 1:
+        return same(g.args[0], p)
+    if isinstance(p, sympy.FiniteSet) and len(p.args) == 1:
+        return same(g, p.args[0])
+    if isinstance(g, sympy.Set) or isinstance(p, sympy.Set):
+        if isinstance(g, sympy.Union) and isinstance(p, sympy.Union):
+            return _sets_eq(list(g.args), list(p.args))
+        try:
+            return bool(g == p)
+        except Exception:
+            return False
+    if isinstance(g, sympy.Basic) and isinstance(p, sympy.Basic):
+        return _scalar_eq(g, p)
+    return False
+
+
+def _sets_eq(gs: list, ps: list) -> bool:
+    if len(gs) != len(ps):
+        return False
+    remaining = list(ps)
+    for x in gs:
+        for i, y in enumerate(remaining):
+            if same(x, y):
+                del remaining[i]
+                break
+        else:
+            return False
+    return True
+
+
+def _equations_eq(g, p) -> bool:
+    """Equivalent equations: lhs - rhs of one is a nonzero constant multiple of the other's."""
+    import sympy
+
+    a, b = g.lhs - g.rhs, p.lhs - p.rhs
+    if a.free_symbols != b.free_symbols:
+        return False
+    try:
+        ratio = sympy.simplify(a / b)
+    except Exception:
+        return False
+    return bool(ratio.is_number and ratio != 0 and ratio.is_finite)
+
+
+def _radians(expr):
+    import sympy
+
+    return expr * sympy.pi / 180
+
+
+# ---------------------------------------------------------------------------------------------
+# The checker.
+
+_PLACEHOLDER = re.compile(r"^\s*(?:\?+|\\?\.\.\.|\\ldots|\\cdots|_+|\\_+|x|n/?a|none|tbd|\\text\{\s*\})\s*$", re.IGNORECASE)
+
+
+@lru_cache(maxsize=4096)
+def _gold(answer: str) -> tuple[Answer, object]:
+    """Gold answers repeat across samples of one problem: normalise and parse each once."""
+    from verifiers.answer import boxed_spans
+
+    a = answer.strip()
+    spans = boxed_spans(a)
+    if spans:
+        a = spans[-1][2]
+    g = normalize(a)
+    return g, fast_value(g.latex)
+
+
+def _compare(g: Answer, gfast, p: Answer, fast_only: bool) -> bool | None:
+    """True/False, or None when only the slow path can tell and fast_only is set."""
+    pfast = fast_value(p.latex)
+    if gfast is not None and pfast is not None:
+        return _numbers_match(g, gfast, p, pfast)
+    if g.text is not None:
+        return p.text == g.text if p.text is not None else False
+    if p.text is not None and gfast is not None:
+        return False
+    if fast_only:
+        return None
+    gs, ps = to_sympy(g.latex), to_sympy(p.latex)
+    if gs is None:
+        raise ValueError("gold answer could not be parsed")
+    if ps is None:
+        return False
+    if g.unit and p.unit:
+        if g.unit != p.unit:
+            return False
+        gs, ps = gs * g.unit_factor, ps * p.unit_factor
+    # Angles: degrees against radians when one side says degrees and the other uses pi.
+    import sympy
+
+    if g.degrees != p.degrees and isinstance(gs, sympy.Expr) and isinstance(ps, sympy.Expr):
+        if g.degrees and ps.has(sympy.pi):
+            gs = _radians(gs)
+        elif p.degrees and gs.has(sympy.pi):
+            ps = _radians(ps)
+    if (g.percent or p.percent) and isinstance(gs, sympy.Expr) and isinstance(ps, sympy.Expr):
+        gc = [gs, gs / 100] if g.percent else [gs]
+        pc = [ps, ps / 100] if p.percent else [ps]
+        return any(same(x, y) for x in gc for y in pc)
+    return same(gs, ps)
+
+
+def check(completion: str, answer, finish_reason: str | None = "stop", fast_only: bool = False) -> Verdict | None:
+    """Judge one math completion. With fast_only, return None where SymPy would be needed."""
+
+    def verdict(correct, extracted=None, reason=""):
+        return Verdict(correct=correct, extracted=extracted, reason=reason, verifier=NAME, version=VERSION)
+
+    if answer is None or not str(answer).strip():
+        return verdict(None, reason="no gold answer")
+    region, why = answer_region(completion, finish_reason)
+    if region is None:
+        return verdict(False, reason=why)
+    phrase, how = final_answer(region)
+    if phrase is None:
+        return verdict(False, reason=how)
+    if _PLACEHOLDER.match(phrase) or "\\boxed{}" in phrase:
+        return verdict(False, phrase, "placeholder final answer")
+    if fast_only and len(phrase) > 300:
+        return None  # long phrases go to a worker, where a runaway regex or parse can be killed
+    g, gfast = _gold(str(answer))
+    p = normalize(phrase)
+    try:
+        result = _compare(g, gfast, p, fast_only)
+    except ValueError as e:
+        return verdict(None, phrase, str(e))
+    if result is None:
+        return None
+    return verdict(result, phrase, f"{'match' if result else 'mismatch'} ({how})")

@@ -1,0 +1,209 @@
+"""verify_batch: check many completions in worker processes that can be killed.
+
+Why processes: SymPy can hang on hostile input (power towers, deep nesting) and math-verify's own
+timeouts use signals, which only work in the main thread. A worker that runs past an item's limit is
+killed and replaced; its item comes back `correct=None, reason="timeout"` and the rest of its
+chunk is re-queued. Answers that need neither SymPy nor a subprocess are decided in the calling
+thread (the fast path), and golds are parsed once per worker (cached), so most items never cross a
+process boundary.
+
+Workers are forked from a forkserver that has already imported math-verify, so replacing a killed
+one costs milliseconds, and nothing is forked from the caller's (possibly threaded) process.
+"""
+
+from __future__ import annotations
+
+import atexit
+import multiprocessing as mp
+import os
+import threading
+import time
+from collections import deque
+from multiprocessing.connection import wait
+from typing import Any
+
+from verifiers.registry import DEFAULT_TIMEOUT, check_item, fast_check
+from verifiers.verdict import Verdict
+
+CHUNK = 16
+
+
+def _worker(conn, options: dict[str, Any] | None) -> None:
+    """Worker loop: receive [(index, item), ...], send back (index, verdict dict) one at a time."""
+    import logging
+
+    logging.disable(logging.WARNING)
+    while True:
+        try:
+            chunk = conn.recv()
+        except (EOFError, OSError):
+            return
+        if chunk is None:
+            return
+        for idx, item in chunk:
+            try:
+                v = check_item(item, options)
+            except Exception as e:  # a checker bug must not take the batch down
+                v = Verdict(None, None, f"error: {type(e).__name__}: {e}"[:500], item.get("kind", "math"), "")
+            conn.send((idx, v.to_dict()))
+
+
+class _Worker:
+    def __init__(self, ctx, options):
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_worker, args=(child, options), daemon=True)
+        self.proc.start()
+        child.close()
+        self.pending: deque[tuple[int, dict]] = deque()  # sent, not yet answered, in order
+        self.started = 0.0  # when the item at pending[0] began
+
+    def send(self, chunk: list[tuple[int, dict]]) -> None:
+        self.pending.extend(chunk)
+        self.started = time.monotonic()
+        self.conn.send(chunk)
+
+    def kill(self) -> None:
+        try:
+            self.proc.kill()
+            self.proc.join(timeout=5)
+        finally:
+            self.conn.close()
+
+
+class VerifierPool:
+    """A set of worker processes; `map` is safe to call from any thread (calls take turns)."""
+
+    def __init__(self, workers: int = 2, options: dict[str, Any] | None = None):
+        if workers < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
+        self.n = workers
+        self.options = options or None
+        self._ctx = mp.get_context("forkserver")
+        self._ctx.set_forkserver_preload(["verifiers.mathrules", "math_verify", "sympy"])
+        self._workers: list[_Worker] = []
+        self._lock = threading.Lock()
+        self.timeouts = 0
+
+    def _spawn(self) -> _Worker:
+        return _Worker(self._ctx, self.options)
+
+    def close(self) -> None:
+        with self._lock:
+            for w in self._workers:
+                try:
+                    w.conn.send(None)
+                except OSError:
+                    pass
+                w.kill()
+            self._workers = []
+
+    def map(self, items: list[dict[str, Any]], timeout: float | None = None, progress=None) -> list[Verdict]:
+        results: list[Verdict | None] = [None] * len(items)
+        queue: deque[tuple[int, dict]] = deque()
+        for i, item in enumerate(items):
+            v = fast_check(item, self.options)
+            if v is not None:
+                results[i] = v
+                if progress:
+                    progress(1)
+            else:
+                queue.append((i, item))
+        if not queue:
+            return results  # type: ignore[return-value]
+        with self._lock:
+            self._run(queue, results, timeout, progress)
+        return results  # type: ignore[return-value]
+
+    def _limit(self, item: dict, timeout: float | None) -> float:
+        return timeout if timeout is not None else DEFAULT_TIMEOUT.get(item.get("kind", "math"), 5.0)
+
+    def _run(self, queue, results, timeout, progress) -> None:
+        while len(self._workers) < self.n:
+            self._workers.append(self._spawn())
+        for w in self._workers:
+            w.pending.clear()
+
+        def feed(w: _Worker) -> None:
+            if not w.pending and queue:
+                size = max(1, min(CHUNK, len(queue) // (2 * self.n) or 1))
+                w.send([queue.popleft() for _ in range(min(size, len(queue)))])
+
+        for w in self._workers:
+            feed(w)
+        while any(w.pending for w in self._workers):
+            busy = {w.conn: w for w in self._workers if w.pending}
+            now = time.monotonic()
+            nearest = min(w.started + self._limit(w.pending[0][1], timeout) for w in busy.values())
+            ready = wait(list(busy), timeout=max(0.0, nearest - now))
+            for conn in ready:
+                w = busy[conn]
+                try:
+                    idx, vd = conn.recv()
+                except (EOFError, OSError):
+                    self._replace(w, results, "worker died", progress, queue)
+                    continue
+                results[idx] = Verdict.from_dict(vd)
+                w.pending.popleft()
+                w.started = time.monotonic()
+                if progress:
+                    progress(1)
+            now = time.monotonic()
+            for w in list(self._workers):
+                if w.pending and now - w.started > self._limit(w.pending[0][1], timeout):
+                    self.timeouts += 1
+                    self._replace(w, results, "timeout", progress, queue)
+            for w in self._workers:
+                feed(w)
+
+    def _replace(self, w: _Worker, results, reason: str, progress, queue) -> None:
+        """Kill a stuck or dead worker: its current item gets `reason`, the rest go back in line."""
+        idx, item = w.pending.popleft()
+        results[idx] = Verdict(None, None, reason, item.get("kind", "math"), "")
+        if progress:
+            progress(1)
+        queue.extendleft(reversed(w.pending))
+        w.pending.clear()
+        w.kill()
+        self._workers[self._workers.index(w)] = self._spawn()
+
+
+_POOLS: dict[tuple, VerifierPool] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def get_pool(workers: int, options: dict[str, Any] | None = None) -> VerifierPool:
+    key = (workers, tuple(sorted((options or {}).items())))
+    with _POOLS_LOCK:
+        pool = _POOLS.get(key)
+        if pool is None:
+            pool = _POOLS[key] = VerifierPool(workers, options)
+        return pool
+
+
+@atexit.register
+def _close_pools() -> None:
+    for pool in list(_POOLS.values()):
+        pool.close()
+
+
+def verify_batch(
+    items: list[dict[str, Any]],
+    workers: int | None = None,
+    timeout: float | None = None,
+    progress=None,
+    **options,
+) -> list[Verdict]:
+    """Check many items; verdicts come back in input order, one per item, never hanging.
+
+    Args:
+        items: dicts with `completion`, `answer`, `kind` (default "math") and optional `finish_reason`.
+        workers: worker processes (default: min(2, CPU count)).
+        timeout: per-item wall-clock limit in seconds (default per kind: math 5, code 20).
+        progress: optional callable taking the number of items just finished (a tqdm `update`).
+        **options: passed to the kind's checker (e.g. `letters=` for choice, `time_limit=` for code).
+    """
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise TypeError(f"verify_batch: item {i} is {type(item).__name__}, expected a dict")
+    workers = workers or min(2, os.cpu_count() or 1)
+    return get_pool(workers, options).map(items, timeout=timeout, progress=progress)
