@@ -164,6 +164,8 @@ def commitments(text: str) -> list[tuple[int, str, str]]:
     # Only the last few anchors can be the final one; a text full of "answer:" costs no more.
     for m in list(_ANCHOR.finditer(text))[-16:]:
         after = text[m.end() :]
+        if _hypothetical(text, m.start(), m.end()):
+            continue  # "if the order mattered, the answer would be 42" commits to nothing
         if _NEGATED.match(after):
             # "the answer is not 5; it is 7": the correction is the commitment.
             tail = after[:200]
@@ -178,8 +180,20 @@ def commitments(text: str) -> list[tuple[int, str, str]]:
     return found
 
 
+_HYPOTHETICAL = re.compile(r"\b(?:if|had|otherwise|suppose|supposing|were|note|would\s+have)\b", re.IGNORECASE)
+
+
+def _hypothetical(text: str, start: int, end: int) -> bool:
+    """Is the anchor inside a conditional sentence ("if ..., the answer would be ...")?"""
+    left = max(text.rfind(c, 0, start) for c in ".\n;!?")
+    rights = [i for i in (text.find(c, end) for c in ".\n;!?") if i >= 0]
+    right = min(rights) if rights else len(text)
+    sentence = text[left + 1 : start] + " " + text[end:right]
+    return bool(_HYPOTHETICAL.search(sentence)) and "\\boxed" not in text[end:right]
+
+
 _MATH_BLOCK = re.compile(r"\$\$(.+?)\$\$|\\\[(.+?)\\\]|\\\((.+?)\\\)|\$([^$]+?)\$", re.DOTALL)
-_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:\s*/\s*\d+)?%?")
+_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:\s*/\s*\d+)?(?:%|\s*(?:thousand|million|billion|trillion)\b)?")
 
 
 def fallback_answer(text: str) -> str | None:
@@ -206,8 +220,12 @@ def fallback_answer(text: str) -> str | None:
         m = re.search(r"(-?\d[\d,./]*)\s+or\s+(?:x\s*=\s*)?(-?\d[\d,./]*)$", sentence)
         if m:
             return f"{m.group(1)} \\text{{ or }} {m.group(2)}"
-        return last_num.group(0)
-    return None
+        # Keep a unit word with its number ("120 minutes"): normalisation converts or drops it.
+        unit = re.match(r"\s*([A-Za-z]+)\b", stripped[last_num.end() :])
+        return last_num.group(0) + (" " + unit.group(1) if unit else "")
+    # A word answer at the end: "The next day is Monday."
+    m = re.search(r"\b(?:is|are|was|be)\s+(?:the\s+|an?\s+)?([A-Za-z][A-Za-z' -]{0,40}?)\s*[.!]?\s*$", stripped)
+    return m.group(1) if m else None
 
 
 def final_answer(region: str) -> tuple[str | None, str]:

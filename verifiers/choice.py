@@ -15,10 +15,12 @@ _END = r"(?=\s*(?:[).:,;!*\]}]|\*\*|$|\n|\s+(?:is|because|since|as)\b))"
 _DECLARED = [
     # "Answer: C", "**Answer: (C)**", "the answer is C", "the correct option is C", "final answer: c"
     re.compile(
-        r"(?:final\s+answer|answer|correct\s+(?:option|choice)|the\s+(?:option|choice))\s*(?:is|:|=)?\s*"
+        r"(?:final\s+answer|answer|correct\s+(?:option|choice)|the\s+(?:option|choice))\s*(?:is\s*:?|:|=)?\s*"
         r"(?:option\s+|choice\s+)?\**\s*" + _LETTER + _END,
         re.IGNORECASE,
     ),
+    # "I'll go with (C)", "I choose B"
+    re.compile(r"\b(?:go(?:ing)?\s+with|choose|pick|select|opt\s+for)\s+(?:option\s+|choice\s+)?" + _LETTER + _END, re.IGNORECASE),
     # "Option C is correct", "(C) is the correct answer"
     re.compile(r"(?:option\s+|choice\s+)?" + _LETTER + r"\s+is\s+(?:the\s+)?correct", re.IGNORECASE),
 ]
@@ -32,7 +34,12 @@ _LONE = re.compile(r"^\s*(?:\*\*)?\s*\(?([A-Z])\)?\s*[.)]?\s*(?:\*\*)?\s*$")
 def declared_letter(region: str, letters: str) -> tuple[str | None, str]:
     """The last letter the text declares as its answer, or (None, why)."""
     found: list[tuple[int, str]] = []
-    for start, _end, content in boxed_spans(region):
+    boxes = boxed_spans(region)
+    for a, b in zip(boxes, boxes[1:]):
+        # "\boxed{A} or \boxed{C}": two boxes side by side are a hedge.
+        if re.fullmatch(r"[\s$]*(?:or|and|,|/)[\s$]*", region[a[1] : b[0]], re.IGNORECASE) and a[2].strip() != b[2].strip():
+            found.append((b[0] + 1, "HEDGE"))
+    for start, _end, content in boxes:
         inner = re.sub(r"\\text\{([^}]*)\}", r"\1", content).strip(" ()")
         if len(inner) == 1 and inner.upper() in letters:
             found.append((start, inner.upper()))

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
 
-from verifiers.answer import answer_region, final_answer
+from verifiers.answer import answer_region, balanced, boxed_spans, final_answer
 from verifiers.verdict import Verdict
 
 NAME = "math"
@@ -42,7 +42,7 @@ class Answer:
     text: str | None = None  # a word answer ("east"), compared as text
 
 
-_STRIP_CMDS = re.compile(r"\\(?:displaystyle|left|right|big|Big|bigg|Bigg|limits|nolimits|textstyle|!|,|;|:| )")
+_STRIP_CMDS = re.compile(r"(?<!\\)\\(?:displaystyle|left|right|big|Big|bigg|Bigg|limits|nolimits|textstyle|!|,|;|:| )")
 _WRAPPERS = re.compile(r"\\(?:text|textbf|textit|mathrm|mathbf|mathit|operatorname|mbox|textnormal|emph)\s*\{")
 _SPACES = re.compile(r"[\u00a0\u2000-\u200b\u202f\u205f\u3000]")
 _MULTIPLIERS = {"thousand": 10**3, "million": 10**6, "billion": 10**9, "trillion": 10**12}
@@ -77,8 +77,6 @@ _NUMERIC_LATEX = re.compile(r"^[-+\d\s.,{}()/*^]*$")
 
 def _unwrap(s: str) -> str:
     """`\\text{abc}` -> ` abc `, repeatedly, with balanced braces."""
-    from verifiers.answer import balanced
-
     for _ in range(20):
         m = _WRAPPERS.search(s)
         if not m:
@@ -141,14 +139,17 @@ def normalize(phrase: str) -> Answer:
     s = _STRIP_CMDS.sub(" ", s)
     s = re.sub(r"\\(?:approx|sim)\b.*$", "", s) if re.search(r"\S\s*\\approx", s) else s
     s = s.replace("\\infty", "\\infty ").strip()
-    s = re.sub(r"\s+", " ", s).strip(" .;:")
+    s = re.sub(r"\s+", " ", s).strip(" ;:").rstrip(".").strip()
+    s = re.sub(r"^\.(?!\d)\s*", "", s)
     # Leading "x =" of an assignment with a numeric right side, and chains "a = b = 7".
     m = re.fullmatch(r"(?:[A-Za-z](?:_\{?\w+\}?)?|\\[a-z]+)\s*=\s*(.+)", s)
     if m and not re.search(r"[A-Za-z]", re.sub(r"\\[a-zA-Z]+", "", m.group(1))):
         s = m.group(1)
-    if "=" in s and not re.search(r"[<>]|\\[lg]eq?\b|\\neq", s):
+    if "=" in s and not re.search(r"[<>,;]|\\[lg]eq?\b|\\neq|\bor\b|\band\b|\\vee", s):
         parts = [p.strip() for p in re.split(r"(?<![<>!\\])=", s)]
-        if len(parts) > 2 and all(parts) and not re.search(r"[A-Za-z]", re.sub(r"\\[a-zA-Z]+", "", parts[-1])):
+        numeric = [not re.search(r"[A-Za-z]", re.sub(r"\\[a-zA-Z]+", "", p)) for p in parts]
+        # "a = b = 7" and "\sqrt{4+1} = \sqrt5": the last side is the answer.
+        if len(parts) >= 2 and all(parts) and numeric[-1] and (len(parts) > 2 or numeric[0]):
             s = parts[-1]
 
     percent = False
@@ -199,7 +200,7 @@ def normalize(phrase: str) -> Answer:
 # ---------------------------------------------------------------------------------------------
 # Fast path: plain numbers compared as exact fractions, no SymPy.
 
-_FAST_NUM = re.compile(r"^(-)?\s*(?:(\d+)(?:\.(\d+))?|\\frac\s*\{\s*(\d+)\s*\}\s*\{\s*(\d+)\s*\}|(\d+)\s*/\s*(\d+))$")
+_FAST_NUM = re.compile(r"^(-)?\s*(?:(\d*)(?:\.(\d+))?|\\frac\s*\{\s*(\d+)\s*\}\s*\{\s*(\d+)\s*\}|(\d+)\s*/\s*(\d+))$")
 
 
 def fast_value(latex: str) -> Fraction | None:
@@ -208,7 +209,9 @@ def fast_value(latex: str) -> Fraction | None:
         return None
     neg, whole, frac, fn, fd, sn, sd = m.groups()
     if whole is not None:
-        v = Fraction(int(whole + (frac or "")), 10 ** len(frac or ""))
+        if not whole and not frac:
+            return None
+        v = Fraction(int((whole or "0") + (frac or "")), 10 ** len(frac or ""))
     elif fn is not None:
         if int(fd) == 0:
             return None
@@ -258,12 +261,18 @@ def to_sympy(latex: str):
         items = [to_sympy(p) for p in parts]
         if any(i is None for i in items):
             return None
+        if all(isinstance(i, sympy.core.relational.Relational) and not isinstance(i, sympy.Eq) for i in items):
+            return sympy.Or(*items)  # "x < -1 or x > 2" describes one set, it is no hedge
         flat = []
         for i in items:
             flat.extend(i.args if isinstance(i, sympy.FiniteSet) else [i])
         return sympy.FiniteSet(*flat, evaluate=False) if flat else None
     inner = latex.strip()
-    if inner.startswith("(") and inner.endswith(")") and _top_level_commas(inner[1:-1]):
+    if (
+        inner.startswith("(")
+        and balanced(inner, 0, "(", ")") == len(inner)  # "(a, b) \cup (c, d)" is no tuple
+        and _top_level_commas(inner[1:-1])
+    ):
         items = [to_sympy(x) for x in _top_level_commas(inner[1:-1])]
         if all(i is not None for i in items):
             return sympy.Tuple(*items)
@@ -307,6 +316,8 @@ def _close(a, b) -> bool:
         va, vb = sympy.N(a, 60), sympy.N(b, 60)
         if not (va.is_number and vb.is_number):
             return False
+        if not (va.is_finite and vb.is_finite):
+            return va == vb  # oo only equals oo; a relative tolerance would call 1 and oo equal
         if va.has(sympy.nan, sympy.zoo) or vb.has(sympy.nan, sympy.zoo):
             return False
         if va == vb:
@@ -368,6 +379,11 @@ def _as_set(expr):
 
 def same(g, p) -> bool:
     """Is prediction `p` mathematically the answer `g`? Structure matters; formatting doesn't."""
+    # SymPy booleans (interval ends) must not leak out as verdicts: `S.false is False` is False.
+    return bool(_same(g, p))
+
+
+def _same(g, p):
     import sympy
     from sympy.core.relational import Equality, Relational
 
@@ -472,8 +488,6 @@ _PLACEHOLDER = re.compile(r"^\s*(?:\?+|\\?\.\.\.|\\ldots|\\cdots|_+|\\_+|x|n/?a|
 @lru_cache(maxsize=4096)
 def _gold(answer: str) -> tuple[Answer, object]:
     """Gold answers repeat across samples of one problem: normalise and parse each once."""
-    from verifiers.answer import boxed_spans
-
     a = answer.strip()
     spans = boxed_spans(a)
     if spans:
