@@ -52,7 +52,9 @@ def _cases():
 CASES = _cases()
 
 
-@pytest.mark.parametrize("case", CASES, ids=[f"{i}-{c['category']}-{c['label']}" for i, c in enumerate(CASES)])
+@pytest.mark.parametrize(
+    "case", CASES, ids=[f"{i}-{c['category']}-{c['label']}" for i, c in enumerate(CASES)]
+)
 def test_choice_cases_written_to_the_rules(case):
     v = choice.check(case["completion"], case["answer"], case.get("finish_reason", "stop"))
     assert v.correct is case["label"], f"{case.get('note', '')}: got {v}"

@@ -29,7 +29,16 @@ def test_shipped_sample_runs_out_of_the_box_and_passes_its_gate(tmp_path):
     assert all("correct" in row and row["verdict"]["verifier"] for row in rows)
     assert {"math", "choice", "code"} <= {row["kind"] for row in rows}
     assert "gate passed" in r.stdout
-    for word in ("kind", "correct", "wrong", "unjudged", "timeouts", "accuracy", "precision", "recall"):
+    for word in (
+        "kind",
+        "correct",
+        "wrong",
+        "unjudged",
+        "timeouts",
+        "accuracy",
+        "precision",
+        "recall",
+    ):
         assert word in r.stdout
     summary = json.loads((tmp_path / "sample.verified.jsonl.summary.json").read_text())
     assert summary["gate"]["passed"] is True and summary["scores"]["all"]["accuracy"] == 1.0
@@ -46,7 +55,14 @@ def test_gate_fails_below_thresholds_and_lists_disagreements(tmp_path):
     assert "GATE FAILED" in r.stderr and "accuracy 0.500 < 0.95" in r.stderr
     assert "disagreements (1" in r.stdout and "[mislabeled]" in r.stdout
     # the same file passes a gate the team set lower
-    r = run("input=in.jsonl", "output=out.jsonl", "thresholds.accuracy=0.5", "thresholds.precision=1.0", "thresholds.recall=0.5", cwd=tmp_path)
+    r = run(
+        "input=in.jsonl",
+        "output=out.jsonl",
+        "thresholds.accuracy=0.5",
+        "thresholds.precision=1.0",
+        "thresholds.recall=0.5",
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stderr
 
 
@@ -80,10 +96,19 @@ def test_unknown_config_key_fails_with_its_name(tmp_path):
 
 
 def test_killed_run_never_leaves_a_half_output(tmp_path):
-    rows = [{"completion": f"\\boxed{{\\sqrt{{{k * k}}}}}", "answer": str(k)} for k in range(3000)]
+    rows = [
+        {"completion": f"\\boxed{{\\log_{{2}} {{2^{{{k}}}}}}}", "answer": str(k)}
+        for k in range(4000)
+    ]
     write_jsonl(tmp_path / "in.jsonl", rows)
     (tmp_path / "out.jsonl").write_text("previous results\n")
-    proc = subprocess.Popen([*CMD, "input=in.jsonl", "output=out.jsonl"], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    proc = subprocess.Popen(
+        [*CMD, "input=in.jsonl", "output=out.jsonl"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     time.sleep(6)
     if proc.poll() is not None:
         pytest.skip("the run finished before it could be killed on this machine")

@@ -17,15 +17,40 @@ TABLE = [
     # --- final answer: last commitment, after </think>, self-corrections, remarks after it
     ("<think>Maybe 5? No, 2+5=7.</think>The answer is \\boxed{7}.", "7", True, "think"),
     ("<think>It is \\boxed{7}.</think>So the answer is \\boxed{5}.", "7", False, "think"),
-    ("First I got \\boxed{5}. Wait, I made an error: the answer is \\boxed{7}.", "7", True, "self_correction"),
-    ("First I got \\boxed{7}. Wait, recheck: the answer is \\boxed{5}.", "7", False, "self_correction"),
+    (
+        "First I got \\boxed{5}. Wait, I made an error: the answer is \\boxed{7}.",
+        "7",
+        True,
+        "self_correction",
+    ),
+    (
+        "First I got \\boxed{7}. Wait, recheck: the answer is \\boxed{5}.",
+        "7",
+        False,
+        "self_correction",
+    ),
     ("The answer is not 5; it is 7.", "7", True, "self_correction"),
     ("The answer is not 7; it is 5.", "7", False, "self_correction"),
-    ("Answer: 12. Note that 13 would be the count if we included zero.", "12", True, "remark_after"),
+    (
+        "Answer: 12. Note that 13 would be the count if we included zero.",
+        "12",
+        True,
+        "remark_after",
+    ),
     ("\\boxed{12}. (Had we counted the endpoints we would get 14.)", "12", True, "remark_after"),
     ("\\boxed{14}. Some might think 12, but that misses endpoints.", "12", False, "remark_after"),
-    ("Final Answer: The final answer is $\\frac{3}{4}$. I hope it is correct.", "0.75", True, "minerva"),
-    ("Final Answer: The final answer is $\\frac{4}{3}$. I hope it is correct.", "0.75", False, "minerva"),
+    (
+        "Final Answer: The final answer is $\\frac{3}{4}$. I hope it is correct.",
+        "0.75",
+        True,
+        "minerva",
+    ),
+    (
+        "Final Answer: The final answer is $\\frac{4}{3}$. I hope it is correct.",
+        "0.75",
+        False,
+        "minerva",
+    ),
     ("**Answer:** $42$", "42", True, "markdown"),
     ("**Answer:** $24$", "42", False, "markdown"),
     ("We compute 6*7 = 42.", "42", True, "last_expression"),
@@ -136,8 +161,18 @@ TABLE = [
     (B("(2, 1)"), "(1, 2)", False, "tuple_order"),
     (B("(3, -1)"), "(3, -1)", True, "tuple_order"),
     (B("(-1, 3)"), "(3, -1)", False, "tuple_order"),
-    (B("\\begin{pmatrix} 1 & 2 \\\\ 3 & 4 \\end{pmatrix}"), "\\begin{pmatrix} 1 & 2 \\\\ 3 & 4 \\end{pmatrix}", True, "matrix"),
-    (B("\\begin{pmatrix} 1 & 3 \\\\ 2 & 4 \\end{pmatrix}"), "\\begin{pmatrix} 1 & 2 \\\\ 3 & 4 \\end{pmatrix}", False, "matrix_transpose"),
+    (
+        B("\\begin{pmatrix} 1 & 2 \\\\ 3 & 4 \\end{pmatrix}"),
+        "\\begin{pmatrix} 1 & 2 \\\\ 3 & 4 \\end{pmatrix}",
+        True,
+        "matrix",
+    ),
+    (
+        B("\\begin{pmatrix} 1 & 3 \\\\ 2 & 4 \\end{pmatrix}"),
+        "\\begin{pmatrix} 1 & 2 \\\\ 3 & 4 \\end{pmatrix}",
+        False,
+        "matrix_transpose",
+    ),
     # --- symbolic expressions
     (B("2x + 2"), "2(x+1)", True, "expression"),
     (B("x^2 - 1"), "(x-1)(x+1)", True, "expression"),
@@ -169,7 +204,9 @@ def test_math_table(row):
 CASES = [c for c in _load_jsonl("math_cases.jsonl")]
 
 
-@pytest.mark.parametrize("case", CASES, ids=[f"{i}-{c['category']}-{c['label']}" for i, c in enumerate(CASES)])
+@pytest.mark.parametrize(
+    "case", CASES, ids=[f"{i}-{c['category']}-{c['label']}" for i, c in enumerate(CASES)]
+)
 def test_math_cases_written_to_the_rules(case):
     v = mathrules.check(case["completion"], case["answer"], case.get("finish_reason", "stop"))
     assert v.correct is case["label"], f"{case.get('note', '')}: got {v}"
@@ -181,7 +218,47 @@ def test_table_covers_every_rule_both_ways():
         cats.setdefault(r[3].split("_")[0], set()).add(r[2])
     one_sided = {c for c, labels in cats.items() if labels != {True, False}}
     # These rules only have one direction by nature: each says "not correct".
-    assert one_sided <= {"truncated", "unclosed", "empty", "placeholder", "refusal", "repetition", "hedge", "extra", "missing", "approx", "matrix", "repeating", "roots", "last", "minerva", "markdown", "think", "self", "remark", "gold", "text", "units", "expression", "pm", "tuple", "near", "sci", "percent", "log", "fraction", "interval", "x", "equation", "degrees", "formatting", "radical", "factorial", "binomial", "set"}
+    assert one_sided <= {
+        "truncated",
+        "unclosed",
+        "empty",
+        "placeholder",
+        "refusal",
+        "repetition",
+        "hedge",
+        "extra",
+        "missing",
+        "approx",
+        "matrix",
+        "repeating",
+        "roots",
+        "last",
+        "minerva",
+        "markdown",
+        "think",
+        "self",
+        "remark",
+        "gold",
+        "text",
+        "units",
+        "expression",
+        "pm",
+        "tuple",
+        "near",
+        "sci",
+        "percent",
+        "log",
+        "fraction",
+        "interval",
+        "x",
+        "equation",
+        "degrees",
+        "formatting",
+        "radical",
+        "factorial",
+        "binomial",
+        "set",
+    }
     assert len(TABLE) + len(CASES) >= 250 or not CASES
 
 
@@ -194,4 +271,9 @@ def test_unparseable_gold_is_unjudged_not_wrong():
 def test_fast_path_decides_plain_numbers_without_sympy():
     assert mathrules.check("\\boxed{0.5}", "1/2", fast_only=True).correct is True
     # an expression needs SymPy: the fast path declines instead of guessing
-    assert mathrules.check("\\boxed{\\sqrt{4}}", "2", fast_only=True) is None
+    assert mathrules.check("\\boxed{\\log_2 8}", "3", fast_only=True) is None
+    # radicals, number lists and simple intervals have fast paths of their own
+    assert mathrules.check("\\boxed{\\sqrt{18}}", "3\\sqrt{2}", fast_only=True).correct is True
+    assert mathrules.check("\\boxed{\\{3, 1\\}}", "1, 3", fast_only=True).correct is True
+    assert mathrules.check("\\boxed{x \\le 3}", "(-\\infty, 3]", fast_only=True).correct is True
+    assert mathrules.check("\\boxed{x < 3}", "(-\\infty, 3]", fast_only=True).correct is False

@@ -19,14 +19,19 @@ HOSTILE_MATH = {
 def test_every_kind_resolves():
     for kind, fn in VERIFIERS.items():
         assert callable(fn), kind
-        assert isinstance(verify("Answer: A", "A", kind=kind, **({"time_limit": 1} if kind == "code" else {})), Verdict)
+        assert isinstance(
+            verify("Answer: A", "A", kind=kind, **({"time_limit": 1} if kind == "code" else {})),
+            Verdict,
+        )
 
 
 def test_order_and_count_preserved_with_mixed_kinds():
     items = []
     for i in range(60):
         items.append({"completion": f"\\boxed{{{i}}}", "answer": str(i), "kind": "math"})
-        items.append({"completion": f"\\boxed{{\\sqrt{{{i * i}}}}}", "answer": str(i), "kind": "math"})
+        items.append(
+            {"completion": f"\\boxed{{\\sqrt{{{i * i}}}}}", "answer": str(i), "kind": "math"}
+        )
         items.append({"completion": "Answer: B", "answer": "B" if i % 2 else "C", "kind": "choice"})
     vs = verify_batch(items, workers=2)
     assert len(vs) == len(items)
@@ -51,7 +56,9 @@ def test_hostile_math_returns_within_limit_plus_one_second():
 def test_a_timeout_kills_only_its_item_and_the_rest_complete():
     pool = VerifierPool(workers=2)
     try:
-        items = [{"completion": f"\\boxed{{\\sqrt{{{i * i}}}}}", "answer": str(i)} for i in range(20)]
+        items = [
+            {"completion": f"\\boxed{{\\sqrt{{{i * i}}}}}", "answer": str(i)} for i in range(20)
+        ]
         items.insert(7, {"completion": HOSTILE_MATH["power_tower"], "answer": "3"})
         vs = pool.map(items, timeout=1.5)
         assert vs[7].correct is None and vs[7].reason == "timeout"
@@ -67,7 +74,10 @@ def test_safe_from_many_threads_at_once():
 
     def work(t):
         try:
-            items = [{"completion": f"\\boxed{{\\frac{{{t}}}{{{k + 1}}}}}", "answer": f"{t}/{k + 1}"} for k in range(15)]
+            items = [
+                {"completion": f"\\boxed{{\\frac{{{t}}}{{{k + 1}}}}}", "answer": f"{t}/{k + 1}"}
+                for k in range(15)
+            ]
             items.append({"completion": "\\boxed{\\sqrt{2}}", "answer": "\\frac{2}{\\sqrt{2}}"})
             results[t] = verify_batch(items, workers=2)
         except Exception as e:  # noqa: BLE001

@@ -9,7 +9,12 @@ from hydra import compose, initialize_config_module
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ["verifiers", "rollout", "distill", "dpo"]
 # Who may import whom (DESIGN.md): verifiers <- rollout <- distill, dpo; distill and dpo never each other.
-ALLOWED = {"verifiers": set(), "rollout": {"verifiers"}, "distill": {"verifiers", "rollout"}, "dpo": {"verifiers", "rollout"}}
+ALLOWED = {
+    "verifiers": set(),
+    "rollout": {"verifiers"},
+    "distill": {"verifiers", "rollout"},
+    "dpo": {"verifiers", "rollout"},
+}
 
 
 def _imports(path: Path) -> set[str]:
@@ -27,7 +32,9 @@ def _imports(path: Path) -> set[str]:
 def test_import_direction(package):
     for path in (ROOT / package).rglob("*.py"):
         bad = (_imports(path) & set(PACKAGES)) - ALLOWED[package] - {package}
-        assert not bad, f"{path.relative_to(ROOT)} imports {bad}: breaks the import direction of DESIGN.md"
+        assert not bad, (
+            f"{path.relative_to(ROOT)} imports {bad}: breaks the import direction of DESIGN.md"
+        )
 
 
 def test_heavy_libraries_stay_out_of_the_verifiers():
@@ -48,8 +55,12 @@ def test_every_primary_config_composes(name):
 
 
 def test_typo_in_a_key_is_rejected_with_its_name():
-    import verifiers.cli  # noqa: F401
     from hydra.errors import ConfigCompositionException
 
-    with initialize_config_module(config_module="conf", version_base="1.3"), pytest.raises(ConfigCompositionException, match="workerz"):
+    import verifiers.cli  # noqa: F401
+
+    with (
+        initialize_config_module(config_module="conf", version_base="1.3"),
+        pytest.raises(ConfigCompositionException, match="workerz"),
+    ):
         compose(config_name="verify", overrides=["workerz=2"])

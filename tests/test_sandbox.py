@@ -29,8 +29,15 @@ def test_stdin_stdout_cases_and_the_last_code_block_counts():
 
 def test_no_code_block_truncation_and_unclosed_think_are_wrong():
     assert sandbox.check("def add(a, b): return a + b", TESTS).correct is False
-    assert sandbox.check(block("def add(a, b):\n    return a + b"), TESTS, finish_reason="length").correct is False
-    assert sandbox.check("<think>" + block("def add(a, b):\n    return a + b"), TESTS).correct is False
+    assert (
+        sandbox.check(
+            block("def add(a, b):\n    return a + b"), TESTS, finish_reason="length"
+        ).correct
+        is False
+    )
+    assert (
+        sandbox.check("<think>" + block("def add(a, b):\n    return a + b"), TESTS).correct is False
+    )
 
 
 def test_bad_test_spec_is_unjudged_with_a_reason():

@@ -17,7 +17,9 @@ from verifiers.verdict import Verdict
 __all__ = ["VERIFIERS", "Cascade", "Judge", "Verdict", "verify", "verify_batch"]
 
 
-def verify(completion: str, answer, kind: str = "math", finish_reason: str | None = "stop", **options) -> Verdict:
+def verify(
+    completion: str, answer, kind: str = "math", finish_reason: str | None = "stop", **options
+) -> Verdict:
     """Check one completion against its gold answer. Safe from any thread; never hangs.
 
     Simple answers are decided in the calling thread; anything that needs SymPy or runs code goes
@@ -25,7 +27,12 @@ def verify(completion: str, answer, kind: str = "math", finish_reason: str | Non
     """
     if kind not in VERIFIERS:
         raise ValueError(f"unknown verifier kind {kind!r}; known kinds: {sorted(VERIFIERS)}")
-    item = {"completion": completion, "answer": answer, "kind": kind, "finish_reason": finish_reason}
+    item = {
+        "completion": completion,
+        "answer": answer,
+        "kind": kind,
+        "finish_reason": finish_reason,
+    }
     timeout = options.pop("timeout", None)
     v = fast_check(item, options)
     if v is not None:

@@ -24,7 +24,9 @@ _REFUSAL = re.compile(
 )
 
 
-def answer_region(completion: str | None, finish_reason: str | None = "stop") -> tuple[str | None, str]:
+def answer_region(
+    completion: str | None, finish_reason: str | None = "stop"
+) -> tuple[str | None, str]:
     """Return (region, "") or (None, why there is no final answer)."""
     if finish_reason == "length":
         return None, "truncated (finish_reason=length)"
@@ -52,10 +54,14 @@ def is_repetition_loop(text: str) -> bool:
     if n >= 200:
         for period in range(1, 301):
             span = max(200, 4 * period)
-            if span > n:
+            if span + period > n:
                 break
-            chunk = tail[-period:]
-            if chunk.strip() and tail[-span:] == (chunk * (span // period + 1))[-span:]:
+            # Periodic with this period over span + period chars: the tail equals itself shifted.
+            if (
+                tail[-1] == tail[-1 - period]
+                and tail[-span:] == tail[-span - period : -period]
+                and tail[-period:].strip()
+            ):
                 return True
     run, last = 0, None
     for line in (ln.strip() for ln in text.splitlines()):
@@ -141,7 +147,12 @@ def _phrase_after(text: str, start: int) -> str:
         elif not in_math and (
             (c == "." and not (i + 1 < len(line) and line[i + 1].isdigit()))
             or c in ";!?"
-            or (c == "," and i + 1 < len(line) and line[i + 1] == " " and _looks_like_remark(line[i + 1 :]))
+            or (
+                c == ","
+                and i + 1 < len(line)
+                and line[i + 1] == " "
+                and _looks_like_remark(line[i + 1 :])
+            )
         ):
             break
         out.append(c)
@@ -149,7 +160,10 @@ def _phrase_after(text: str, start: int) -> str:
     return "".join(out).strip().strip("*").strip()
 
 
-_REMARK_START = re.compile(r"\s*(?:which|since|because|as|so|and\s+(?:this|that|so)|where|because|hence|thus|i\s)", re.IGNORECASE)
+_REMARK_START = re.compile(
+    r"\s*(?:which|since|because|as|so|and\s+(?:this|that|so)|where|because|hence|thus|i\s)",
+    re.IGNORECASE,
+)
 
 
 def _looks_like_remark(s: str) -> bool:
@@ -171,7 +185,9 @@ def commitments(text: str) -> list[tuple[int, str, str]]:
             tail = after[:200]
             c = _CORRECTION.search(tail)
             if c:
-                found.append((m.end() + c.end(), _phrase_after(text, m.end() + c.end()), "correction"))
+                found.append(
+                    (m.end() + c.end(), _phrase_after(text, m.end() + c.end()), "correction")
+                )
             continue
         phrase = _phrase_after(text, m.end())
         if phrase and not phrase.startswith(("\\boxed", "\\fbox")):
@@ -180,7 +196,9 @@ def commitments(text: str) -> list[tuple[int, str, str]]:
     return found
 
 
-_HYPOTHETICAL = re.compile(r"\b(?:if|had|otherwise|suppose|supposing|were|note|would\s+have)\b", re.IGNORECASE)
+_HYPOTHETICAL = re.compile(
+    r"\b(?:if|had|otherwise|suppose|supposing|were|note|would\s+have)\b", re.IGNORECASE
+)
 
 
 def _hypothetical(text: str, start: int, end: int) -> bool:
@@ -193,7 +211,9 @@ def _hypothetical(text: str, start: int, end: int) -> bool:
 
 
 _MATH_BLOCK = re.compile(r"\$\$(.+?)\$\$|\\\[(.+?)\\\]|\\\((.+?)\\\)|\$([^$]+?)\$", re.DOTALL)
-_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:\s*/\s*\d+)?(?:%|\s*(?:thousand|million|billion|trillion)\b)?")
+_NUMBER = re.compile(
+    r"-?\d[\d,]*(?:\.\d+)?(?:\s*/\s*\d+)?(?:%|\s*(?:thousand|million|billion|trillion)\b)?"
+)
 
 
 def fallback_answer(text: str) -> str | None:
@@ -224,7 +244,10 @@ def fallback_answer(text: str) -> str | None:
         unit = re.match(r"\s*([A-Za-z]+)\b", stripped[last_num.end() :])
         return last_num.group(0) + (" " + unit.group(1) if unit else "")
     # A word answer at the end: "The next day is Monday."
-    m = re.search(r"\b(?:is|are|was|be)\s+(?:the\s+|an?\s+)?([A-Za-z][A-Za-z' -]{0,40}?)\s*[.!]?\s*$", stripped)
+    m = re.search(
+        r"\b(?:is|are|was|be)\s+(?:the\s+|an?\s+)?([A-Za-z][A-Za-z' -]{0,40}?)\s*[.!]?\s*$",
+        stripped,
+    )
     return m.group(1) if m else None
 
 
@@ -239,14 +262,18 @@ def final_answer(region: str) -> tuple[str | None, str]:
             group = [boxes[-1]]
             for prev in reversed(boxes[:-1]):
                 between = region[prev[1] : group[0][0]]
-                if re.fullmatch(r"[\s$]*(?:,|and|or|\\text\{\s*(?:and|or)\s*\}|\\quad)?[\s$]*", between):
+                if re.fullmatch(
+                    r"[\s$]*(?:,|and|or|\\text\{\s*(?:and|or)\s*\}|\\quad)?[\s$]*", between
+                ):
                     group.insert(0, prev)
                 else:
                     break
             if len(group) > 1:
                 joiner = "or" if "or" in region[group[0][1] : group[-1][0]] else ","
-                phrase = f" {joiner} ".join(g[2] for g in group) if joiner == "," else " \\text{ or } ".join(
-                    g[2] for g in group
+                phrase = (
+                    f" {joiner} ".join(g[2] for g in group)
+                    if joiner == ","
+                    else " \\text{ or } ".join(g[2] for g in group)
                 )
         if not phrase.strip():
             return None, "empty final answer"

@@ -20,12 +20,20 @@ _DECLARED = [
         re.IGNORECASE,
     ),
     # "I'll go with (C)", "I choose B"
-    re.compile(r"\b(?:go(?:ing)?\s+with|choose|pick|select|opt\s+for)\s+(?:option\s+|choice\s+)?" + _LETTER + _END, re.IGNORECASE),
+    re.compile(
+        r"\b(?:go(?:ing)?\s+with|choose|pick|select|opt\s+for)\s+(?:option\s+|choice\s+)?"
+        + _LETTER
+        + _END,
+        re.IGNORECASE,
+    ),
     # "Option C is correct", "(C) is the correct answer"
-    re.compile(r"(?:option\s+|choice\s+)?" + _LETTER + r"\s+is\s+(?:the\s+)?correct", re.IGNORECASE),
+    re.compile(
+        r"(?:option\s+|choice\s+)?" + _LETTER + r"\s+is\s+(?:the\s+)?correct", re.IGNORECASE
+    ),
 ]
 _HEDGE = re.compile(
-    r"(?:answer\s*(?:is|:)?\s*|^)\**\s*\(?([A-Za-z])\)?\s*(?:or|and|/|,)\s*(?:option\s+)?\(?([A-Za-z])\)?" + _END,
+    r"(?:answer\s*(?:is|:)?\s*|^)\**\s*\(?([A-Za-z])\)?\s*(?:or|and|/|,)\s*(?:option\s+)?\(?([A-Za-z])\)?"
+    + _END,
     re.IGNORECASE,
 )
 _LONE = re.compile(r"^\s*(?:\*\*)?\s*\(?([A-Z])\)?\s*[.)]?\s*(?:\*\*)?\s*$")
@@ -35,9 +43,12 @@ def declared_letter(region: str, letters: str) -> tuple[str | None, str]:
     """The last letter the text declares as its answer, or (None, why)."""
     found: list[tuple[int, str]] = []
     boxes = boxed_spans(region)
-    for a, b in zip(boxes, boxes[1:]):
+    for a, b in zip(boxes, boxes[1:], strict=False):
         # "\boxed{A} or \boxed{C}": two boxes side by side are a hedge.
-        if re.fullmatch(r"[\s$]*(?:or|and|,|/)[\s$]*", region[a[1] : b[0]], re.IGNORECASE) and a[2].strip() != b[2].strip():
+        if (
+            re.fullmatch(r"[\s$]*(?:or|and|,|/)[\s$]*", region[a[1] : b[0]], re.IGNORECASE)
+            and a[2].strip() != b[2].strip()
+        ):
             found.append((b[0] + 1, "HEDGE"))
     for start, _end, content in boxes:
         inner = re.sub(r"\\text\{([^}]*)\}", r"\1", content).strip(" ()")
@@ -49,13 +60,20 @@ def declared_letter(region: str, letters: str) -> tuple[str | None, str]:
         for m in pat.finditer(region):
             letter = m.group(1)
             # Lower case only counts right after an explicit "answer" ("answer: c"), never the article "a".
-            if letter.islower() and not re.search(r"answer\s*(?:is|:)\s*\**\s*\(?$", region[m.start() : m.start(1)], re.IGNORECASE):
+            if letter.islower() and not re.search(
+                r"answer\s*(?:is|:)\s*\**\s*\(?$", region[m.start() : m.start(1)], re.IGNORECASE
+            ):
                 continue
             if letter.upper() in letters:
                 found.append((m.start(1), letter.upper()))
     for m in _HEDGE.finditer(region):
         a, b = m.group(1).upper(), m.group(2).upper()
-        if a in letters and b in letters and a != b and (m.group(1).isupper() or "answer" in m.group(0).lower()):
+        if (
+            a in letters
+            and b in letters
+            and a != b
+            and (m.group(1).isupper() or "answer" in m.group(0).lower())
+        ):
             found.append((m.start(1), "HEDGE"))
     lines = [ln for ln in region.strip().splitlines() if ln.strip()]
     if lines:
@@ -71,9 +89,13 @@ def declared_letter(region: str, letters: str) -> tuple[str | None, str]:
     return letter, ""
 
 
-def check(completion: str, answer, finish_reason: str | None = "stop", letters: str = "ABCDEFGHIJ") -> Verdict:
+def check(
+    completion: str, answer, finish_reason: str | None = "stop", letters: str = "ABCDEFGHIJ"
+) -> Verdict:
     def verdict(correct, extracted=None, reason=""):
-        return Verdict(correct=correct, extracted=extracted, reason=reason, verifier=NAME, version=VERSION)
+        return Verdict(
+            correct=correct, extracted=extracted, reason=reason, verifier=NAME, version=VERSION
+        )
 
     gold = str(answer or "").strip().strip("()").upper()
     if len(gold) != 1 or gold not in letters:

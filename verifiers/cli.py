@@ -45,7 +45,9 @@ class VerifyConfig:
     skip_bad_lines: bool = False
     show_disagreements: int = 20
     thresholds: Thresholds = field(default_factory=Thresholds)
-    options: dict[str, Any] = field(default_factory=dict)  # passed to the checkers (letters=, time_limit=)
+    options: dict[str, Any] = field(
+        default_factory=dict
+    )  # passed to the checkers (letters=, time_limit=)
 
 
 ConfigStore.instance().store(name="verify_schema", node=VerifyConfig)
@@ -76,14 +78,20 @@ def read_rows(path: Path, default_kind: str, skip_bad_lines: bool) -> tuple[list
                 row.setdefault("kind", default_kind)
                 if row["kind"] not in VERIFIERS:
                     raise ValueError(f"unknown kind {row['kind']!r} (known: {sorted(VERIFIERS)})")
-                if "label" in row and row["label"] is not None and not isinstance(row["label"], bool):
+                if (
+                    "label" in row
+                    and row["label"] is not None
+                    and not isinstance(row["label"], bool)
+                ):
                     raise ValueError(f"label must be true, false or null, got {row['label']!r}")
             except ValueError as e:
                 msg = f"{path}:{lineno}: {e}"
                 if skip_bad_lines:
                     skipped.append(msg)
                     continue
-                raise InputError(f"{msg}. Fix the line, or run with skip_bad_lines=true to skip and count it.") from e
+                raise InputError(
+                    f"{msg}. Fix the line, or run with skip_bad_lines=true to skip and count it."
+                ) from e
             rows.append(row)
     return rows, skipped
 
@@ -145,7 +153,13 @@ def run(cfg: VerifyConfig) -> int:
     step = 256
     with tqdm(total=len(items), desc="verify", unit="row", file=sys.stderr, disable=None) as bar:
         for i in range(0, len(items), step):
-            verdicts += verify_batch(items[i : i + step], workers=cfg.workers, timeout=cfg.timeout, progress=bar.update, **cfg.options)
+            verdicts += verify_batch(
+                items[i : i + step],
+                workers=cfg.workers,
+                timeout=cfg.timeout,
+                progress=bar.update,
+                **cfg.options,
+            )
     for r, v in zip(rows, verdicts, strict=True):
         r["correct"] = v.correct
         r["verdict"] = v.to_dict()
@@ -156,14 +170,26 @@ def run(cfg: VerifyConfig) -> int:
     for r in rows:
         c = per_kind[r["kind"]]
         c["rows"] += 1
-        c["correct" if r["correct"] is True else "wrong" if r["correct"] is False else "unjudged"] += 1
+        c[
+            "correct" if r["correct"] is True else "wrong" if r["correct"] is False else "unjudged"
+        ] += 1
         c["timeouts"] += r["verdict"]["reason"] == "timeout"
-    print(f"\nverified {len(rows)} rows from {src} -> {out}" + (f" ({len(skipped)} bad lines skipped)" if skipped else ""))
+    print(
+        f"\nverified {len(rows)} rows from {src} -> {out}"
+        + (f" ({len(skipped)} bad lines skipped)" if skipped else "")
+    )
     print(f"{'kind':<8}{'rows':>7}{'correct':>9}{'wrong':>7}{'unjudged':>10}{'timeouts':>10}")
     for kind, c in sorted(per_kind.items()):
-        print(f"{kind:<8}{c['rows']:>7}{c['correct']:>9}{c['wrong']:>7}{c['unjudged']:>10}{c['timeouts']:>10}")
-    summary: dict[str, Any] = {"input": str(src), "output": str(out), "rows": len(rows), "skipped_lines": len(skipped),
-                               "per_kind": {k: dict(v) for k, v in per_kind.items()}}
+        print(
+            f"{kind:<8}{c['rows']:>7}{c['correct']:>9}{c['wrong']:>7}{c['unjudged']:>10}{c['timeouts']:>10}"
+        )
+    summary: dict[str, Any] = {
+        "input": str(src),
+        "output": str(out),
+        "rows": len(rows),
+        "skipped_lines": len(skipped),
+        "per_kind": {k: dict(v) for k, v in per_kind.items()},
+    }
 
     # Labels: the CI gate.
     status = 0
@@ -172,25 +198,40 @@ def run(cfg: VerifyConfig) -> int:
         print(f"\n{'category':<24}{'n':>5}{'accuracy':>10}{'precision':>11}{'recall':>8}")
         for g in sorted(scores, key=lambda g: (g != "all", g)):
             s = scores[g]
-            print(f"{g:<24}{s['n']:>5}{s['accuracy']:>10.3f}{s['precision']:>11.3f}{s['recall']:>8.3f}")
-        wrong = [r for r in rows if isinstance(r.get("label"), bool) and (r["correct"] is True) != r["label"]]
+            print(
+                f"{g:<24}{s['n']:>5}{s['accuracy']:>10.3f}{s['precision']:>11.3f}{s['recall']:>8.3f}"
+            )
+        wrong = [
+            r
+            for r in rows
+            if isinstance(r.get("label"), bool) and (r["correct"] is True) != r["label"]
+        ]
         if wrong:
-            print(f"\ndisagreements ({len(wrong)}; showing {min(len(wrong), cfg.show_disagreements)}):")
+            print(
+                f"\ndisagreements ({len(wrong)}; showing {min(len(wrong), cfg.show_disagreements)}):"
+            )
             for r in wrong[: cfg.show_disagreements]:
                 comp = r["completion"][-120:].replace("\n", " ")
-                print(f"  [{r.get('category', '-')}] label={r['label']} got={r['correct']} gold={r['answer']!r} "
-                      f"extracted={r['verdict']['extracted']!r} ({r['verdict']['reason']}) ...{comp!r}")
+                print(
+                    f"  [{r.get('category', '-')}] label={r['label']} got={r['correct']} gold={r['answer']!r} "
+                    f"extracted={r['verdict']['extracted']!r} ({r['verdict']['reason']}) ...{comp!r}"
+                )
         all_s = scores["all"]
-        failed = [f"{m} {all_s[m]:.3f} < {getattr(cfg.thresholds, m)}" for m in ("accuracy", "precision", "recall")
-                  if all_s[m] < getattr(cfg.thresholds, m)]
+        failed = [
+            f"{m} {all_s[m]:.3f} < {getattr(cfg.thresholds, m)}"
+            for m in ("accuracy", "precision", "recall")
+            if all_s[m] < getattr(cfg.thresholds, m)
+        ]
         summary["scores"] = scores
         summary["gate"] = {"passed": not failed, "failed": failed}
         if failed:
             print(f"\nGATE FAILED: {'; '.join(failed)}", file=sys.stderr)
             status = 1
         else:
-            print(f"\ngate passed (accuracy >= {cfg.thresholds.accuracy}, precision >= {cfg.thresholds.precision}, "
-                  f"recall >= {cfg.thresholds.recall})")
+            print(
+                f"\ngate passed (accuracy >= {cfg.thresholds.accuracy}, precision >= {cfg.thresholds.precision}, "
+                f"recall >= {cfg.thresholds.recall})"
+            )
     summary_path = Path(cfg.summary) if cfg.summary else out.with_name(out.name + ".summary.json")
     summary_path.write_text(json.dumps(summary, indent=2) + "\n")
     return status

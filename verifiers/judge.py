@@ -54,15 +54,35 @@ class Judge:
             return []
         replies = list(self.generate([self.render(c, r) for c, r in pairs]))
         if len(replies) != len(pairs):
-            raise RuntimeError(f"judge generate() returned {len(replies)} texts for {len(pairs)} prompts")
+            raise RuntimeError(
+                f"judge generate() returned {len(replies)} texts for {len(pairs)} prompts"
+            )
         out = []
         for (cand, _ref), reply in zip(pairs, replies, strict=True):
             m = _REPLY.match(reply or "")
             if m is None:
-                out.append(Verdict(None, cand, "judge reply not in the required format", NAME, VERSION, {"reply": (reply or "")[:200]}))
+                out.append(
+                    Verdict(
+                        None,
+                        cand,
+                        "judge reply not in the required format",
+                        NAME,
+                        VERSION,
+                        {"reply": (reply or "")[:200]},
+                    )
+                )
             else:
                 ok = m.group(1) == "EQUIVALENT"
-                out.append(Verdict(ok, cand, f"judge decided: {m.group(1).lower()}", NAME, VERSION, {"decided_by": "judge"}))
+                out.append(
+                    Verdict(
+                        ok,
+                        cand,
+                        f"judge decided: {m.group(1).lower()}",
+                        NAME,
+                        VERSION,
+                        {"decided_by": "judge"},
+                    )
+                )
         return out
 
 
@@ -73,7 +93,9 @@ class Cascade:
     fix a missing reference, and a timeout usually means a hostile answer.
     """
 
-    def __init__(self, judge: Judge | None = None, rules: bool = True, workers: int | None = None, **options):
+    def __init__(
+        self, judge: Judge | None = None, rules: bool = True, workers: int | None = None, **options
+    ):
         if not rules and judge is None:
             raise ValueError("Cascade needs the rules, a judge, or both")
         self.judge = judge
@@ -98,7 +120,10 @@ class Cascade:
         todo = [
             i
             for i, v in enumerate(verdicts)
-            if v.correct is None and v.extracted and items[i].get("answer") is not None and v.reason not in ("timeout", "no gold answer")
+            if v.correct is None
+            and v.extracted
+            and items[i].get("answer") is not None
+            and v.reason not in ("timeout", "no gold answer")
         ]
         judged = self.judge.judge([(verdicts[i].extracted, str(items[i]["answer"])) for i in todo])
         for i, jv in zip(todo, judged, strict=True):

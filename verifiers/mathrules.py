@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import random
 import re
+import threading
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
@@ -42,29 +43,74 @@ class Answer:
     text: str | None = None  # a word answer ("east"), compared as text
 
 
-_STRIP_CMDS = re.compile(r"(?<!\\)\\(?:displaystyle|left|right|big|Big|bigg|Bigg|limits|nolimits|textstyle|!|,|;|:| )")
-_WRAPPERS = re.compile(r"\\(?:text|textbf|textit|mathrm|mathbf|mathit|operatorname|mbox|textnormal|emph)\s*\{")
+_STRIP_CMDS = re.compile(
+    r"(?<!\\)\\(?:displaystyle|left|right|big|Big|bigg|Bigg|limits|nolimits|textstyle|!|,|;|:| )"
+)
+_WRAPPERS = re.compile(
+    r"\\(?:text|textbf|textit|mathrm|mathbf|mathit|operatorname|mbox|textnormal|emph)\s*\{"
+)
 _SPACES = re.compile(r"[\u00a0\u2000-\u200b\u202f\u205f\u3000]")
 _MULTIPLIERS = {"thousand": 10**3, "million": 10**6, "billion": 10**9, "trillion": 10**12}
 _LEN = {
-    "mm": Fraction(1, 1000), "millimeter": Fraction(1, 1000), "millimetre": Fraction(1, 1000),
-    "cm": Fraction(1, 100), "centimeter": Fraction(1, 100), "centimetre": Fraction(1, 100),
-    "m": Fraction(1), "meter": Fraction(1), "metre": Fraction(1),
-    "km": Fraction(1000), "kilometer": Fraction(1000), "kilometre": Fraction(1000),
-    "inch": Fraction(254, 10000), "inches": Fraction(254, 10000), "ft": Fraction(3048, 10000),
-    "foot": Fraction(3048, 10000), "feet": Fraction(3048, 10000), "yard": Fraction(9144, 10000),
-    "yd": Fraction(9144, 10000), "mile": Fraction(1609344, 1000), "mi": Fraction(1609344, 1000),
+    "mm": Fraction(1, 1000),
+    "millimeter": Fraction(1, 1000),
+    "millimetre": Fraction(1, 1000),
+    "cm": Fraction(1, 100),
+    "centimeter": Fraction(1, 100),
+    "centimetre": Fraction(1, 100),
+    "m": Fraction(1),
+    "meter": Fraction(1),
+    "metre": Fraction(1),
+    "km": Fraction(1000),
+    "kilometer": Fraction(1000),
+    "kilometre": Fraction(1000),
+    "inch": Fraction(254, 10000),
+    "inches": Fraction(254, 10000),
+    "ft": Fraction(3048, 10000),
+    "foot": Fraction(3048, 10000),
+    "feet": Fraction(3048, 10000),
+    "yard": Fraction(9144, 10000),
+    "yd": Fraction(9144, 10000),
+    "mile": Fraction(1609344, 1000),
+    "mi": Fraction(1609344, 1000),
 }
 _TIME = {
-    "s": Fraction(1), "sec": Fraction(1), "second": Fraction(1), "min": Fraction(60), "minute": Fraction(60),
-    "h": Fraction(3600), "hr": Fraction(3600), "hour": Fraction(3600), "day": Fraction(86400),
-    "week": Fraction(604800), "ms": Fraction(1, 1000), "millisecond": Fraction(1, 1000),
+    "s": Fraction(1),
+    "sec": Fraction(1),
+    "second": Fraction(1),
+    "min": Fraction(60),
+    "minute": Fraction(60),
+    "h": Fraction(3600),
+    "hr": Fraction(3600),
+    "hour": Fraction(3600),
+    "day": Fraction(86400),
+    "week": Fraction(604800),
+    "ms": Fraction(1, 1000),
+    "millisecond": Fraction(1, 1000),
 }
-_MASS = {"mg": Fraction(1, 1000), "g": Fraction(1), "gram": Fraction(1), "kg": Fraction(1000), "kilogram": Fraction(1000)}
-_VOL = {"ml": Fraction(1, 1000), "milliliter": Fraction(1, 1000), "l": Fraction(1), "liter": Fraction(1), "litre": Fraction(1)}
+_MASS = {
+    "mg": Fraction(1, 1000),
+    "g": Fraction(1),
+    "gram": Fraction(1),
+    "kg": Fraction(1000),
+    "kilogram": Fraction(1000),
+}
+_VOL = {
+    "ml": Fraction(1, 1000),
+    "milliliter": Fraction(1, 1000),
+    "l": Fraction(1),
+    "liter": Fraction(1),
+    "litre": Fraction(1),
+}
 _MONEY = {"dollar": Fraction(1), "cent": Fraction(1, 100), "usd": Fraction(1)}
 UNITS: dict[str, tuple[str, Fraction]] = {}
-for _dim, _table in (("length", _LEN), ("time", _TIME), ("mass", _MASS), ("volume", _VOL), ("money", _MONEY)):
+for _dim, _table in (
+    ("length", _LEN),
+    ("time", _TIME),
+    ("mass", _MASS),
+    ("volume", _VOL),
+    ("money", _MONEY),
+):
     for _name, _factor in _table.items():
         UNITS[_name] = (_dim, _factor)
 
@@ -102,7 +148,9 @@ def _decimal_to_frac(m: re.Match) -> str:
     return f"(\\frac{{{value.numerator}}}{{{value.denominator}}})"
 
 
-_DECIMAL = re.compile(r"(?<![\d.])(\d+)\.(\d*)\\overline\s*\{(\d+)\}|(?<![\d.])(\d*)\.(\d+)(?![\d.])")
+_DECIMAL = re.compile(
+    r"(?<![\d.])(\d+)\.(\d*)\\overline\s*\{(\d+)\}|(?<![\d.])(\d*)\.(\d+)(?![\d.])"
+)
 
 
 def _exact_decimals(s: str) -> str:
@@ -133,7 +181,12 @@ def normalize(phrase: str) -> Answer:
     """Turn an answer phrase into parseable LaTeX, recording percent, degrees and units."""
     s = _SPACES.sub(" ", phrase)
     s = s.replace("\\$", " ").replace("$", " ").replace("**", " ").replace("\\%", "%")
-    s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac").replace("{,}", "").replace("\\cdot10", "\\cdot 10")
+    s = (
+        s.replace("\\dfrac", "\\frac")
+        .replace("\\tfrac", "\\frac")
+        .replace("{,}", "")
+        .replace("\\cdot10", "\\cdot 10")
+    )
     s = re.sub(r"\\(?:boxed|fbox)\s*\{", "{", s)
     s = _unwrap(s)
     s = _STRIP_CMDS.sub(" ", s)
@@ -180,7 +233,10 @@ def normalize(phrase: str) -> Answer:
     if m and _NUMERIC_LATEX.match(re.sub(r"\\(?:frac|sqrt|times|cdot|pi)\b", "", m.group("num"))):
         words = m.group("unit").split()
         word = _singular(words[0])
-        power = int(m.group("pow") or (3 if m.group("sq") and "cubic" in m.group("sq") else 2 if m.group("sq") else 1))
+        power = int(
+            m.group("pow")
+            or (3 if m.group("sq") and "cubic" in m.group("sq") else 2 if m.group("sq") else 1)
+        )
         if word in UNITS:
             dim, f = UNITS[word]
             unit, factor = (dim, power), f**power
@@ -192,15 +248,21 @@ def normalize(phrase: str) -> Answer:
 
     text = None
     bare = re.sub(r"[^A-Za-z0-9 ]", " ", s).strip().lower()
-    if re.fullmatch(r"[A-Za-z][A-Za-z '\-]*", s.strip()) and not re.fullmatch(r"[A-Za-z]", s.strip()):
+    if re.fullmatch(r"[A-Za-z][A-Za-z '\-]*", s.strip()) and not re.fullmatch(
+        r"[A-Za-z]", s.strip()
+    ):
         text = re.sub(r"^(?:the|a|an)\s+", "", re.sub(r"\s+", " ", bare))
-    return Answer(latex=s.strip(), percent=percent, degrees=degrees, unit=unit, unit_factor=factor, text=text)
+    return Answer(
+        latex=s.strip(), percent=percent, degrees=degrees, unit=unit, unit_factor=factor, text=text
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # Fast path: plain numbers compared as exact fractions, no SymPy.
 
-_FAST_NUM = re.compile(r"^(-)?\s*(?:(\d*)(?:\.(\d+))?|\\frac\s*\{\s*(\d+)\s*\}\s*\{\s*(\d+)\s*\}|(\d+)\s*/\s*(\d+))$")
+_FAST_NUM = re.compile(
+    r"^(-)?\s*(?:(\d*)(?:\.(\d+))?|\\frac\s*\{\s*(\d+)\s*\}\s*\{\s*(\d+)\s*\}|(\d+)\s*/\s*(\d+))$"
+)
 
 
 def fast_value(latex: str) -> Fraction | None:
@@ -246,10 +308,13 @@ def _numbers_match(g: Answer, gv, p: Answer, pv) -> bool:
 
 
 def _hedge_parts(latex: str) -> list[str]:
-    parts = re.split(r"\s*(?:\\text\{\s*or\s*\}|\bor\b|\\quad\s*\\text\{or\}\s*\\quad|\\vee)\s*", latex)
+    parts = re.split(
+        r"\s*(?:\\text\{\s*or\s*\}|\bor\b|\\quad\s*\\text\{or\}\s*\\quad|\\vee)\s*", latex
+    )
     return [p for p in (x.strip(" ,") for x in parts) if p]
 
 
+@lru_cache(maxsize=8192)
 def to_sympy(latex: str):
     """Parse normalised LaTeX into a SymPy object, or None. Tuples "(a, b)" stay tuples."""
     import sympy
@@ -261,7 +326,10 @@ def to_sympy(latex: str):
         items = [to_sympy(p) for p in parts]
         if any(i is None for i in items):
             return None
-        if all(isinstance(i, sympy.core.relational.Relational) and not isinstance(i, sympy.Eq) for i in items):
+        if all(
+            isinstance(i, sympy.core.relational.Relational) and not isinstance(i, sympy.Eq)
+            for i in items
+        ):
             return sympy.Or(*items)  # "x < -1 or x > 2" describes one set, it is no hedge
         flat = []
         for i in items:
@@ -308,14 +376,14 @@ def _close(a, b) -> bool:
     import sympy
 
     try:
-        if sympy.simplify(a - b) == 0:
+        if a == b:
             return True
-    except Exception:
-        pass
-    try:
         va, vb = sympy.N(a, 60), sympy.N(b, 60)
         if not (va.is_number and vb.is_number):
-            return False
+            try:  # numbers that will not evaluate (symbolic constants): last resort, slow
+                return bool(sympy.simplify(a - b) == 0)
+            except Exception:
+                return False
         if not (va.is_finite and vb.is_finite):
             return va == vb  # oo only equals oo; a relative tolerance would call 1 and oo equal
         if va.has(sympy.nan, sympy.zoo) or vb.has(sympy.nan, sympy.zoo):
@@ -362,11 +430,42 @@ def _scalar_eq(a, b) -> bool:
         return False
 
 
+def _simple_relation_set(expr):
+    """`x <= 3`, `-1 < x < 4`, `x < -1 or x > 2` with numeric bounds, built directly.
+
+    SymPy's general `as_set` runs a periodicity analysis (tens of ms); these cover most answers.
+    """
+    import sympy
+    from sympy.core.relational import Relational
+
+    if isinstance(expr, (sympy.And, sympy.Or)):
+        parts = [_simple_relation_set(a) for a in expr.args]
+        if (
+            any(p is None for p in parts)
+            or len({s for a in expr.args for s in a.free_symbols}) != 1
+        ):
+            return None
+        return sympy.Intersection(*parts) if isinstance(expr, sympy.And) else sympy.Union(*parts)
+    if not isinstance(expr, Relational) or isinstance(expr, (sympy.Eq, sympy.Ne)):
+        return None
+    lhs, rhs, op = expr.lhs, expr.rhs, expr.rel_op
+    if isinstance(rhs, sympy.Symbol) and lhs.is_number:
+        lhs, rhs, op = rhs, lhs, {"<": ">", "<=": ">=", ">": "<", ">=": "<="}[op]
+    if not (isinstance(lhs, sympy.Symbol) and rhs.is_number and rhs.is_real):
+        return None
+    if op in ("<", "<="):
+        return sympy.Interval(-sympy.oo, rhs, True, op == "<")
+    return sympy.Interval(rhs, sympy.oo, op == ">", True)
+
+
 def _as_set(expr):
     """A relation in one variable (x <= 3, -3 < x < 5) as the set it describes, else None."""
     import sympy
 
     try:
+        simple = _simple_relation_set(expr)
+        if simple is not None:
+            return simple
         if isinstance(expr, (sympy.core.relational.Relational, sympy.And, sympy.Or)):
             free = expr.free_symbols
             if len(free) == 1:
@@ -398,7 +497,9 @@ def _same(g, p):
             return same(g.rhs, p.rhs)
         return _equations_eq(g, p)
     # Relations against sets: an interval equals the inequality that describes it.
-    if isinstance(g, (Relational, sympy.And, sympy.Or)) or isinstance(p, (Relational, sympy.And, sympy.Or)):
+    if isinstance(g, (Relational, sympy.And, sympy.Or)) or isinstance(
+        p, (Relational, sympy.And, sympy.Or)
+    ):
         gs = _as_set(g) if not isinstance(g, sympy.Set) else g
         ps = _as_set(p) if not isinstance(p, sympy.Set) else p
         if isinstance(p, sympy.Tuple) and len(p) == 2:
@@ -409,7 +510,10 @@ def _same(g, p):
             return False
         return same(gs, ps)
     if isinstance(g, sympy.MatrixBase) or isinstance(p, sympy.MatrixBase):
-        if not (isinstance(g, sympy.MatrixBase) and isinstance(p, sympy.MatrixBase)) or g.shape != p.shape:
+        if (
+            not (isinstance(g, sympy.MatrixBase) and isinstance(p, sympy.MatrixBase))
+            or g.shape != p.shape
+        ):
             return False
         return all(_scalar_eq(x, y) for x, y in zip(g, p, strict=True))
     if isinstance(g, sympy.Tuple) and isinstance(p, sympy.Interval) and len(g) == 2:
@@ -482,7 +586,46 @@ def _radians(expr):
 # ---------------------------------------------------------------------------------------------
 # The checker.
 
-_PLACEHOLDER = re.compile(r"^\s*(?:\?+|\\?\.\.\.|\\ldots|\\cdots|_+|\\_+|x|n/?a|none|tbd|\\text\{\s*\})\s*$", re.IGNORECASE)
+_PLACEHOLDER = re.compile(
+    r"^\s*(?:\?+|\\?\.\.\.|\\ldots|\\cdots|_+|\\_+|x|n/?a|none|tbd|\\text\{\s*\})\s*$",
+    re.IGNORECASE,
+)
+
+
+class _Remembered:
+    """(gold, answer phrase) -> verdict fields, filled from slow-path results.
+
+    Samples of one problem repeat the same final answer; a verdict SymPy reached once is reused in
+    the calling thread, without a worker round trip. Bounded; safe across threads.
+    """
+
+    def __init__(self, size: int = 50_000):
+        self.size = size
+        self.data: dict[tuple[str, str], tuple[bool | None, str]] = {}
+        self.lock = threading.Lock()
+
+    def get(self, key):
+        return self.data.get(key)
+
+    def put(self, key, value) -> None:
+        with self.lock:
+            if len(self.data) >= self.size:
+                self.data.pop(next(iter(self.data)))
+            self.data[key] = value
+
+
+REMEMBERED = _Remembered()
+
+
+def remember(verdict: Verdict, answer) -> None:
+    """Record a slow-path verdict so repeats of the same (gold, answer) take the fast path."""
+    if (
+        verdict.verifier == NAME
+        and verdict.extracted is not None
+        and verdict.correct is not None
+        and answer is not None
+    ):
+        REMEMBERED.put((str(answer), verdict.extracted), (verdict.correct, verdict.reason))
 
 
 @lru_cache(maxsize=4096)
@@ -496,11 +639,103 @@ def _gold(answer: str) -> tuple[Answer, object]:
     return g, fast_value(g.latex)
 
 
+def _number_list(latex: str) -> tuple[str, list[Fraction]] | None:
+    """("set" | "tuple", values) for `1, 2, 3`, `\\{1, 2\\}`, `(3, -1)` of plain numbers, else None."""
+    s = latex.strip()
+    kind = "set"
+    if s.startswith("\\{") and s.endswith("\\}"):
+        s = s[2:-2]
+    elif s.startswith("(") and s.endswith(")"):
+        s, kind = s[1:-1], "tuple"
+    if "," not in s or any(c in s for c in "()[]{}"):
+        return None
+    values = [fast_value(x) for x in s.split(",")]
+    if any(v is None for v in values):
+        return None
+    return kind, values  # type: ignore[return-value]
+
+
+_RADICAL = re.compile(r"^(-)?\s*(\d+)?\s*\\sqrt\s*\{?\s*(\d+)\s*\}?$")
+
+
+def _radical_square(latex: str, value: Fraction | None) -> tuple[int, Fraction] | None:
+    """(sign, square) of `k\\sqrt{m}` or of a plain number: 3\\sqrt{2} and \\sqrt{18} both give (1, 18)."""
+    if value is not None:
+        return (1 if value >= 0 else -1), value * value
+    m = _RADICAL.match(latex.strip())
+    if not m:
+        return None
+    k = int(m.group(2) or 1)
+    return (-1 if m.group(1) else 1), Fraction(k * k * int(m.group(3)))
+
+
+_INTERVAL = re.compile(r"^([(\[])\s*([^,]+?)\s*,\s*([^,]+?)\s*([)\]])$")
+_INEQ = re.compile(
+    r"^(?:([^<>]+?)\s*(<|\\le|\\leq)\s*)?x\s*(<|>|\\le|\\leq|\\ge|\\geq)\s*([^<>]+)$"
+)
+
+
+def _bound(text: str):
+    t = text.strip()
+    if t in ("\\infty", "+\\infty", "\\infty "):
+        return "inf"
+    if t == "-\\infty":
+        return "-inf"
+    return fast_value(t)
+
+
+def _simple_interval(latex: str):
+    """(lo, lo_closed, hi, hi_closed) for `[a, b)`, `(-\\infty, a]`, `x \\le a`, `a < x \\le b`, else None."""
+    s = latex.strip()
+    if s.startswith("x \\in"):
+        s = s[5:].strip()
+    m = _INTERVAL.match(s)
+    if m:
+        lo, hi = _bound(m.group(2)), _bound(m.group(3))
+        if lo is None or hi is None:
+            return None
+        return (lo, m.group(1) == "[", hi, m.group(4) == "]")
+    m = _INEQ.match(s)
+    if not m:
+        return None
+    closed = {"<": False, ">": False}
+    op = m.group(3)
+    rhs = _bound(m.group(4))
+    if rhs is None or rhs in ("inf", "-inf"):
+        return None
+    is_closed = closed.get(op, True)
+    if m.group(1) is not None:  # a < x < b
+        lo = _bound(m.group(1))
+        if lo is None or op not in ("<", "\\le", "\\leq"):
+            return None
+        return (lo, m.group(2) != "<", rhs, is_closed)
+    if op in ("<", "\\le", "\\leq"):
+        return ("-inf", False, rhs, is_closed)
+    return (rhs, is_closed, "inf", False)
+
+
 def _compare(g: Answer, gfast, p: Answer, fast_only: bool) -> bool | None:
     """True/False, or None when only the slow path can tell and fast_only is set."""
     pfast = fast_value(p.latex)
     if gfast is not None and pfast is not None:
         return _numbers_match(g, gfast, p, pfast)
+    if not (g.percent or p.percent or g.unit or p.unit):
+        gl, pl = _number_list(g.latex), _number_list(p.latex)
+        if gl and pl:
+            if gl[0] == "tuple" and pl[0] == "tuple":
+                return gl[1] == pl[1]
+            if gl[0] == pl[0] == "set" or "tuple" not in (gl[0], pl[0]):
+                return sorted(gl[1]) == sorted(pl[1])
+        elif gl and gfast is None and pfast is not None:
+            return False  # one number against a list: a missing element
+        gr, pr = _radical_square(g.latex, gfast), _radical_square(p.latex, pfast)
+        if gr and pr:
+            return gr == pr
+        gi, pi_ = _simple_interval(g.latex), _simple_interval(p.latex)
+        if gi and pi_:
+            # Infinite ends are open whatever bracket was written.
+            norm = lambda t: (t[0], t[1] and t[0] != "-inf", t[2], t[3] and t[2] != "inf")  # noqa: E731
+            return norm(gi) == norm(pi_)
     if g.text is not None:
         return p.text == g.text if p.text is not None else False
     if p.text is not None and gfast is not None:
@@ -531,11 +766,15 @@ def _compare(g: Answer, gfast, p: Answer, fast_only: bool) -> bool | None:
     return same(gs, ps)
 
 
-def check(completion: str, answer, finish_reason: str | None = "stop", fast_only: bool = False) -> Verdict | None:
+def check(
+    completion: str, answer, finish_reason: str | None = "stop", fast_only: bool = False
+) -> Verdict | None:
     """Judge one math completion. With fast_only, return None where SymPy would be needed."""
 
     def verdict(correct, extracted=None, reason=""):
-        return Verdict(correct=correct, extracted=extracted, reason=reason, verifier=NAME, version=VERSION)
+        return Verdict(
+            correct=correct, extracted=extracted, reason=reason, verifier=NAME, version=VERSION
+        )
 
     if answer is None or not str(answer).strip():
         return verdict(None, reason="no gold answer")
@@ -547,8 +786,12 @@ def check(completion: str, answer, finish_reason: str | None = "stop", fast_only
         return verdict(False, reason=how)
     if _PLACEHOLDER.match(phrase) or "\\boxed{}" in phrase:
         return verdict(False, phrase, "placeholder final answer")
-    if fast_only and len(phrase) > 300:
-        return None  # long phrases go to a worker, where a runaway regex or parse can be killed
+    if fast_only:
+        seen = REMEMBERED.get((str(answer), phrase))
+        if seen is not None:
+            return verdict(seen[0], phrase, seen[1])
+        if len(phrase) > 300:
+            return None  # long phrases go to a worker, where a runaway regex or parse can be killed
     g, gfast = _gold(str(answer))
     p = normalize(phrase)
     try:

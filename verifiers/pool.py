@@ -14,6 +14,7 @@ one costs milliseconds, and nothing is forked from the caller's (possibly thread
 from __future__ import annotations
 
 import atexit
+import contextlib
 import multiprocessing as mp
 import os
 import threading
@@ -22,6 +23,7 @@ from collections import deque
 from multiprocessing.connection import wait
 from typing import Any
 
+from verifiers import mathrules
 from verifiers.registry import DEFAULT_TIMEOUT, check_item, fast_check
 from verifiers.verdict import Verdict
 
@@ -44,7 +46,13 @@ def _worker(conn, options: dict[str, Any] | None) -> None:
             try:
                 v = check_item(item, options)
             except Exception as e:  # a checker bug must not take the batch down
-                v = Verdict(None, None, f"error: {type(e).__name__}: {e}"[:500], item.get("kind", "math"), "")
+                v = Verdict(
+                    None,
+                    None,
+                    f"error: {type(e).__name__}: {e}"[:500],
+                    item.get("kind", "math"),
+                    "",
+                )
             conn.send((idx, v.to_dict()))
 
 
@@ -90,14 +98,14 @@ class VerifierPool:
     def close(self) -> None:
         with self._lock:
             for w in self._workers:
-                try:
+                with contextlib.suppress(OSError):
                     w.conn.send(None)
-                except OSError:
-                    pass
                 w.kill()
             self._workers = []
 
-    def map(self, items: list[dict[str, Any]], timeout: float | None = None, progress=None) -> list[Verdict]:
+    def map(
+        self, items: list[dict[str, Any]], timeout: float | None = None, progress=None
+    ) -> list[Verdict]:
         results: list[Verdict | None] = [None] * len(items)
         queue: deque[tuple[int, dict]] = deque()
         for i, item in enumerate(items):
@@ -115,7 +123,9 @@ class VerifierPool:
         return results  # type: ignore[return-value]
 
     def _limit(self, item: dict, timeout: float | None) -> float:
-        return timeout if timeout is not None else DEFAULT_TIMEOUT.get(item.get("kind", "math"), 5.0)
+        return (
+            timeout if timeout is not None else DEFAULT_TIMEOUT.get(item.get("kind", "math"), 5.0)
+        )
 
     def _run(self, queue, results, timeout, progress) -> None:
         while len(self._workers) < self.n:
@@ -143,7 +153,9 @@ class VerifierPool:
                     self._replace(w, results, "worker died", progress, queue)
                     continue
                 results[idx] = Verdict.from_dict(vd)
-                w.pending.popleft()
+                _, item = w.pending.popleft()
+                if item.get("kind", "math") == "math":
+                    mathrules.remember(results[idx], item.get("answer"))
                 w.started = time.monotonic()
                 if progress:
                     progress(1)
@@ -182,7 +194,10 @@ def get_pool(workers: int, options: dict[str, Any] | None = None) -> VerifierPoo
 
 @atexit.register
 def _close_pools() -> None:
-    for pool in list(_POOLS.values()):
+    with _POOLS_LOCK:
+        pools = list(_POOLS.values())
+        _POOLS.clear()
+    for pool in pools:
         pool.close()
 
 

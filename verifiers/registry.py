@@ -40,10 +40,17 @@ def check_item(item: dict[str, Any], options: dict[str, Any] | None = None) -> V
     opts = dict(options or {})
     opts.pop("timeout", None)
     try:
-        return fn(item.get("completion") or "", item.get("answer"), item.get("finish_reason") or "stop", **opts)
+        return fn(
+            item.get("completion") or "",
+            item.get("answer"),
+            item.get("finish_reason") or "stop",
+            **opts,
+        )
     except TypeError as e:
         if "unexpected keyword" in str(e):
-            raise ValueError(f"verifier {kind!r} does not take option(s) {sorted(opts)}: {e}") from e
+            raise ValueError(
+                f"verifier {kind!r} does not take option(s) {sorted(opts)}: {e}"
+            ) from e
         raise
 
 
@@ -51,7 +58,12 @@ def fast_check(item: dict[str, Any], options: dict[str, Any] | None = None) -> V
     """The verdict when it needs neither SymPy nor a subprocess (safe in any thread), else None."""
     kind = item.get("kind", "math")
     if kind == "math" and not options:
-        return mathrules.check(item.get("completion") or "", item.get("answer"), item.get("finish_reason") or "stop", fast_only=True)
+        return mathrules.check(
+            item.get("completion") or "",
+            item.get("answer"),
+            item.get("finish_reason") or "stop",
+            fast_only=True,
+        )
     if kind in ("choice", "open"):
         return check_item(item, options)
     return None

@@ -14,6 +14,7 @@ Containment, in layers, so that one missing layer does not open the host:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -135,7 +136,9 @@ if token:
         f.write(token)
 """
 
-_CODE_BLOCK = re.compile(r"```[ \t]*(?:python|py|python3)?[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
+_CODE_BLOCK = re.compile(
+    r"```[ \t]*(?:python|py|python3)?[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE
+)
 
 
 def extract_code(completion: str, finish_reason: str | None = "stop") -> tuple[str | None, str]:
@@ -165,7 +168,11 @@ def parse_tests(answer) -> dict:
         if "inputs" in answer and "outputs" in answer:
             if len(answer["inputs"]) != len(answer["outputs"]):
                 raise ValueError("code tests: 'inputs' and 'outputs' differ in length")
-            return {"mode": "io", "inputs": list(answer["inputs"]), "outputs": list(answer["outputs"])}
+            return {
+                "mode": "io",
+                "inputs": list(answer["inputs"]),
+                "outputs": list(answer["outputs"]),
+            }
     raise ValueError(
         "code tests must be assert statements (a string or list) or a dict with 'tests', "
         f"or with 'inputs' and 'outputs'; got {type(answer).__name__}"
@@ -173,10 +180,23 @@ def parse_tests(answer) -> dict:
 
 
 def _scrubbed_env(home: str) -> dict:
-    return {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": home, "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1"}
+    return {
+        "PATH": "/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "HOME": home,
+        "PYTHONHASHSEED": "0",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
 
 
-def run_once(code: str, mode: str, tests: str = "", stdin: str = "", time_limit: float = 4.0, memory_mb: int = 512) -> dict:
+def run_once(
+    code: str,
+    mode: str,
+    tests: str = "",
+    stdin: str = "",
+    time_limit: float = 4.0,
+    memory_mb: int = 512,
+) -> dict:
     """Run one sandboxed process; returns status, stdout (capped), stderr tail, isolation."""
     home = tempfile.mkdtemp(prefix="rd-sandbox-")
     try:
@@ -187,8 +207,16 @@ def run_once(code: str, mode: str, tests: str = "", stdin: str = "", time_limit:
         if mode == "asserts":
             token = secrets.token_hex(16)
             stdin = token + "\n"
-        cfg = {"mode": mode, "memory_mb": memory_mb, "cpu_s": max(1, int(time_limit + 0.999)), "file_bytes": 8 * 1024 * 1024}
-        with open(os.path.join(home, "_out"), "wb") as out, open(os.path.join(home, "_err"), "wb") as err:
+        cfg = {
+            "mode": mode,
+            "memory_mb": memory_mb,
+            "cpu_s": max(1, int(time_limit + 0.999)),
+            "file_bytes": 8 * 1024 * 1024,
+        }
+        with (
+            open(os.path.join(home, "_out"), "wb") as out,
+            open(os.path.join(home, "_err"), "wb") as err,
+        ):
             proc = subprocess.Popen(
                 [sys.executable, "-I", "-c", HARNESS, json.dumps(cfg)],
                 cwd=home,
@@ -207,13 +235,16 @@ def run_once(code: str, mode: str, tests: str = "", stdin: str = "", time_limit:
             except BrokenPipeError:
                 pass
             finally:
-                try:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(proc.pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
                 proc.wait()
             elapsed = time.monotonic() - start
-        if status == "ok" and mode == "asserts" and proc.returncode == 0 and _read(os.path.join(home, "_done"), 64) != token:
+        if (
+            status == "ok"
+            and mode == "asserts"
+            and proc.returncode == 0
+            and _read(os.path.join(home, "_done"), 64) != token
+        ):
             status = "exited before the tests finished"
         elif status == "ok" and proc.returncode is not None and proc.returncode < 0:
             status = f"killed by {signal.Signals(-proc.returncode).name}"
@@ -227,9 +258,15 @@ def run_once(code: str, mode: str, tests: str = "", stdin: str = "", time_limit:
         except (OSError, ValueError):
             facts = {}
         isolated = bool(facts.get("network_isolated"))
-        return {"status": status, "returncode": proc.returncode, "stdout": stdout, "stderr": stderr[-2000:],
-                "network_isolated": isolated,
-                "dropped_privileges": bool(facts.get("dropped_privileges")), "seconds": round(elapsed, 3)}
+        return {
+            "status": status,
+            "returncode": proc.returncode,
+            "stdout": stdout,
+            "stderr": stderr[-2000:],
+            "network_isolated": isolated,
+            "dropped_privileges": bool(facts.get("dropped_privileges")),
+            "seconds": round(elapsed, 3),
+        }
     finally:
         shutil.rmtree(home, ignore_errors=True)
 
@@ -266,10 +303,18 @@ def check(
         return verdict(False, reason=why)
     snippet = code[:2000]
     if spec["mode"] == "asserts":
-        r = run_once(code, "asserts", tests=spec["tests"], time_limit=time_limit, memory_mb=memory_mb)
+        r = run_once(
+            code, "asserts", tests=spec["tests"], time_limit=time_limit, memory_mb=memory_mb
+        )
         ok = r["status"] == "ok"
-        reason = "all asserts passed" if ok else f"{r['status']}: {r['stderr'].strip().splitlines()[-1:] or ''}"
-        return verdict(ok, snippet, reason, network_isolated=r["network_isolated"], passed=int(ok), total=1)
+        reason = (
+            "all asserts passed"
+            if ok
+            else f"{r['status']}: {r['stderr'].strip().splitlines()[-1:] or ''}"
+        )
+        return verdict(
+            ok, snippet, reason, network_isolated=r["network_isolated"], passed=int(ok), total=1
+        )
     passed, isolated, first_fail = 0, True, ""
     for i, (stdin, want) in enumerate(zip(spec["inputs"], spec["outputs"], strict=True)):
         r = run_once(code, "io", stdin=str(stdin), time_limit=time_limit, memory_mb=memory_mb)
@@ -281,4 +326,11 @@ def check(
             break  # one failure decides; the rest would only cost time
     total = len(spec["inputs"])
     ok = passed == total
-    return verdict(ok, snippet, "all cases passed" if ok else first_fail, network_isolated=isolated, passed=passed, total=total)
+    return verdict(
+        ok,
+        snippet,
+        "all cases passed" if ok else first_fail,
+        network_isolated=isolated,
+        passed=passed,
+        total=total,
+    )
