@@ -201,7 +201,7 @@ def test_math_table(row):
     assert v.verifier == "math" and v.version
 
 
-CASES = [c for c in _load_jsonl("math_cases.jsonl")]
+CASES = _load_jsonl("math_cases.jsonl") + _load_jsonl("math_cases_2.jsonl")
 
 
 @pytest.mark.parametrize(

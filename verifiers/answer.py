@@ -125,6 +125,22 @@ _CORRECTION = re.compile(
 )
 
 
+def _joined_blocks(rest: str, open_: str, close: str, end: int) -> str:
+    """ "$x=3$, $x=5$, and $x=7$" or "$x = -2$ or $x = 3$": one answer written in several blocks."""
+    parts, joiner, pos = [rest[len(open_) : end]], ", ", end + len(close)
+    sep = re.compile(r"\s*(,\s*(?:and|or)?|and|or)\s*" + re.escape(open_))
+    while len(parts) < 10:
+        m = sep.match(rest, pos)
+        close_at = rest.find(close, m.end()) if m else -1
+        if close_at < 0:
+            break
+        if "or" in m.group(1):
+            joiner = " \\text{ or } "
+        parts.append(rest[m.end() : close_at])
+        pos = close_at + len(close)
+    return joiner.join(parts)
+
+
 def _phrase_after(text: str, start: int) -> str:
     """The answer phrase starting at `start`: a math block, or up to the end of the sentence."""
     rest = text[start:].lstrip(" *:")
@@ -132,7 +148,7 @@ def _phrase_after(text: str, start: int) -> str:
         if rest.startswith(open_):
             end = rest.find(close, len(open_))
             if end > 0:
-                return rest[len(open_) : end]
+                return _joined_blocks(rest, open_, close, end)
     if rest.startswith(("\\boxed", "\\fbox")):
         spans = boxed_spans(rest)
         if spans:

@@ -44,8 +44,10 @@ class Answer:
 
 
 _STRIP_CMDS = re.compile(
-    r"(?<!\\)\\(?:displaystyle|left|right|big|Big|bigg|Bigg|limits|nolimits|textstyle|!|,|;|:| )"
+    r"(?<!\\)\\(?:displaystyle|left|right|big|Big|bigg|Bigg|limits|nolimits|textstyle|quad|qquad| )"
 )
+# Thin spaces are thousands separators in datasets (1,\!999 and 1\,000): they vanish, not become spaces.
+_THIN = re.compile(r"(?<!\\)\\[!,;:]")
 _WRAPPERS = re.compile(
     r"\\(?:text|textbf|textit|mathrm|mathbf|mathit|operatorname|mbox|textnormal|emph)\s*\{"
 )
@@ -177,6 +179,29 @@ def _singular(word: str) -> str:
     return w
 
 
+_WORDS = r"[A-Za-z]+(?:['-][A-Za-z]+)*(?: [A-Za-z]+(?:['-][A-Za-z]+)*)*"
+_QUANTITY = re.compile(r"(\d+(?:\.\d+)?)\s*([A-Za-z]+)")
+
+
+def _compound_quantity(s: str) -> tuple[str, tuple[str, int]] | None:
+    """ "2 hours and 30 minutes" -> ("9000", ("time", 1)): one quantity in base units."""
+    pairs = list(_QUANTITY.finditer(s))
+    if len(pairs) < 2 or re.sub(r"\s|,|\band\b", "", _QUANTITY.sub("", s)):
+        return None
+    dims, total = set(), Fraction(0)
+    for m in pairs:
+        word = _singular(m.group(2))
+        if word not in UNITS:
+            return None
+        dim, f = UNITS[word]
+        dims.add(dim)
+        total += Fraction(m.group(1)) * f
+    if len(dims) != 1:
+        return None
+    n, d = total.numerator, total.denominator
+    return (str(n) if d == 1 else f"\\frac{{{n}}}{{{d}}}"), (dims.pop(), 1)
+
+
 def normalize(phrase: str) -> Answer:
     """Turn an answer phrase into parseable LaTeX, recording percent, degrees and units."""
     s = _SPACES.sub(" ", phrase)
@@ -189,6 +214,7 @@ def normalize(phrase: str) -> Answer:
     )
     s = re.sub(r"\\(?:boxed|fbox)\s*\{", "{", s)
     s = _unwrap(s)
+    s = _THIN.sub("", s)
     s = _STRIP_CMDS.sub(" ", s)
     s = re.sub(r"\\(?:approx|sim)\b.*$", "", s) if re.search(r"\S\s*\\approx", s) else s
     s = s.replace("\\infty", "\\infty ").strip()
@@ -229,7 +255,10 @@ def normalize(phrase: str) -> Answer:
     s = re.sub(r"(?<![A-Za-z\\])(\d+(?:\.\d+)?)[eE]([+-]?\d+)\b", r"\1 \\times 10^{\2}", s)
 
     unit, factor = None, Fraction(1)
-    m = _UNIT_TAIL.match(s)
+    compound = _compound_quantity(s)
+    if compound is not None:
+        s, unit = compound
+    m = None if compound else _UNIT_TAIL.match(s)
     if m and _NUMERIC_LATEX.match(re.sub(r"\\(?:frac|sqrt|times|cdot|pi)\b", "", m.group("num"))):
         words = m.group("unit").split()
         word = _singular(words[0])
@@ -248,9 +277,8 @@ def normalize(phrase: str) -> Answer:
 
     text = None
     bare = re.sub(r"[^A-Za-z0-9 ]", " ", s).strip().lower()
-    if re.fullmatch(r"[A-Za-z][A-Za-z '\-]*", s.strip()) and not re.fullmatch(
-        r"[A-Za-z]", s.strip()
-    ):
+    # A word answer ("east", "Evelyn", "well-known"): words only, one of at least three letters.
+    if re.fullmatch(_WORDS, s.strip()) and re.search(r"[A-Za-z]{3}", s):
         text = re.sub(r"^(?:the|a|an)\s+", "", re.sub(r"\s+", " ", bare))
     return Answer(
         latex=s.strip(), percent=percent, degrees=degrees, unit=unit, unit_factor=factor, text=text
@@ -314,6 +342,11 @@ def _hedge_parts(latex: str) -> list[str]:
     return [p for p in (x.strip(" ,") for x in parts) if p]
 
 
+_SET_BUILDER = re.compile(
+    r"\\\{\s*([A-Za-z])\s*(?:\\in\s*\\mathbb\s*\{?R\}?)?\s*(?:\\mid|\||:)\s*(.+?)\s*\\\}"
+)
+
+
 @lru_cache(maxsize=8192)
 def to_sympy(latex: str):
     """Parse normalised LaTeX into a SymPy object, or None. Tuples "(a, b)" stay tuples."""
@@ -336,6 +369,18 @@ def to_sympy(latex: str):
             flat.extend(i.args if isinstance(i, sympy.FiniteSet) else [i])
         return sympy.FiniteSet(*flat, evaluate=False) if flat else None
     inner = latex.strip()
+    builder = _SET_BUILDER.fullmatch(inner)
+    if builder:
+        # {x in R | x != -4 and x != 6}: the set its condition describes.
+        conds = [to_sympy(c) for c in re.split(r"\s+and\s+|\\land|\\wedge|,", builder.group(2))]
+        if conds and all(c is not None for c in conds):
+            return _as_set(sympy.And(*conds))
+    named = [re.fullmatch(r"\s*([A-Za-z])\s*=\s*(.+?)\s*", x) for x in _top_level_commas(inner)]
+    if named and all(named) and len({m.group(1) for m in named}) == len(named):
+        # "x = 2, y = -1" names the components of a point: a tuple in the written order.
+        items = [to_sympy(m.group(2)) for m in named]
+        if all(i is not None for i in items):
+            return sympy.Tuple(*items)
     if (
         inner.startswith("(")
         and balanced(inner, 0, "(", ")") == len(inner)  # "(a, b) \cup (c, d)" is no tuple
@@ -539,14 +584,28 @@ def _same(g, p):
         return same(g, p.args[0])
     if isinstance(g, sympy.Set) or isinstance(p, sympy.Set):
         if isinstance(g, sympy.Union) and isinstance(p, sympy.Union):
-            return _sets_eq(list(g.args), list(p.args))
+            return _sets_eq(_union_parts(g), _union_parts(p))
         try:
-            return bool(g == p)
+            if g == p:
+                return True
+            # The same set written two ways (R minus {-4, 6}, and a union of intervals).
+            empty = sympy.S.EmptySet
+            return sympy.Complement(g, p) == empty and sympy.Complement(p, g) == empty
         except Exception:
             return False
     if isinstance(g, sympy.Basic) and isinstance(p, sympy.Basic):
         return _scalar_eq(g, p)
     return False
+
+
+def _union_parts(u) -> list:
+    """The pieces of a possibly nested, unevaluated Union."""
+    import sympy
+
+    out = []
+    for a in u.args:
+        out.extend(_union_parts(a) if isinstance(a, sympy.Union) else [a])
+    return out
 
 
 def _sets_eq(gs: list, ps: list) -> bool:
@@ -575,6 +634,24 @@ def _equations_eq(g, p) -> bool:
     except Exception:
         return False
     return bool(ratio.is_number and ratio != 0 and ratio.is_finite)
+
+
+def _align_angles(gs, g_deg: bool, ps, p_deg: bool):
+    """One side in degrees, the other in radians (it has pi): convert the degree side.
+
+    Works element-wise for tuples, so polar coordinates (3, 90 degrees) match (3, pi/2).
+    """
+    import sympy
+
+    if isinstance(gs, sympy.Tuple) and isinstance(ps, sympy.Tuple) and len(gs) == len(ps):
+        pairs = [_align_angles(a, g_deg, b, p_deg) for a, b in zip(gs, ps, strict=True)]
+        return sympy.Tuple(*[a for a, _ in pairs]), sympy.Tuple(*[b for _, b in pairs])
+    if isinstance(gs, sympy.Expr) and isinstance(ps, sympy.Expr):
+        if g_deg and ps.has(sympy.pi) and not gs.has(sympy.pi):
+            return _radians(gs), ps
+        if p_deg and gs.has(sympy.pi) and not ps.has(sympy.pi):
+            return gs, _radians(ps)
+    return gs, ps
 
 
 def _radians(expr):
@@ -754,11 +831,8 @@ def _compare(g: Answer, gfast, p: Answer, fast_only: bool) -> bool | None:
     # Angles: degrees against radians when one side says degrees and the other uses pi.
     import sympy
 
-    if g.degrees != p.degrees and isinstance(gs, sympy.Expr) and isinstance(ps, sympy.Expr):
-        if g.degrees and ps.has(sympy.pi):
-            gs = _radians(gs)
-        elif p.degrees and gs.has(sympy.pi):
-            ps = _radians(ps)
+    if g.degrees != p.degrees:
+        gs, ps = _align_angles(gs, g.degrees, ps, p.degrees)
     if (g.percent or p.percent) and isinstance(gs, sympy.Expr) and isinstance(ps, sympy.Expr):
         gc = [gs, gs / 100] if g.percent else [gs]
         pc = [ps, ps / 100] if p.percent else [ps]
