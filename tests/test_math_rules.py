@@ -54,6 +54,9 @@ TABLE = [
     ("**Answer:** $42$", "42", True, "markdown"),
     ("**Answer:** $24$", "42", False, "markdown"),
     ("We compute 6*7 = 42.", "42", True, "last_expression"),
+    ("She pays 3 * 6 = 18 dollars.\n#### 18\nNote: 3 of them were free.", "18", True, "gsm8k"),
+    ("She pays 3 * 6 = 18 dollars.\n#### 19", "18", False, "gsm8k"),
+    ("**Final Answer:**\n$42$", "42", True, "markdown"),
     ("We compute 6*7 = 43.", "42", False, "last_expression"),
     # --- no final answer
     ("Computing... 2+2 = 4 and then", "4", False, "truncated", "length"),
@@ -131,6 +134,9 @@ TABLE = [
     (B("12 \\text{ apples}"), "12", True, "units"),
     (B("\\$12.50"), "12.5", True, "units_money"),
     (B("\\$12.05"), "12.5", False, "units_money"),
+    ("Each friend pays $\\$110$.", "\\$110", True, "units_money"),
+    ("The answer is $\\$110$ per person.", "110", True, "units_money"),
+    ("Each friend pays $\\$120$.", "\\$110", False, "units_money"),
     # --- formatting
     (B("1{,}000{,}000"), "1000000", True, "formatting"),
     (B("1,000,000"), "1000000", True, "formatting"),
@@ -212,54 +218,55 @@ def test_math_cases_written_to_the_rules(case):
     assert v.correct is case["label"], f"{case.get('note', '')}: got {v}"
 
 
-def test_table_covers_every_rule_both_ways():
-    cats = {}
-    for r in TABLE:
-        cats.setdefault(r[3].split("_")[0], set()).add(r[2])
-    one_sided = {c for c, labels in cats.items() if labels != {True, False}}
-    # These rules only have one direction by nature: each says "not correct".
-    assert one_sided <= {
-        "truncated",
-        "unclosed",
-        "empty",
-        "placeholder",
-        "refusal",
-        "repetition",
-        "hedge",
-        "extra",
-        "missing",
-        "approx",
-        "matrix",
-        "repeating",
-        "roots",
-        "last",
+# Each rule of "what correct means" and the table categories that exercise it.
+RULES = {
+    "last commitment after </think>": [
+        "think",
+        "self_correction",
+        "remark_after",
         "minerva",
         "markdown",
-        "think",
-        "self",
-        "remark",
-        "gold",
-        "text",
-        "units",
-        "expression",
-        "pm",
-        "tuple",
-        "near",
-        "sci",
-        "percent",
-        "log",
-        "fraction",
-        "interval",
-        "x",
-        "equation",
-        "degrees",
-        "formatting",
-        "radical",
-        "factorial",
-        "binomial",
-        "set",
-    }
-    assert len(TABLE) + len(CASES) >= 250 or not CASES
+        "gsm8k",
+    ],
+    "no final answer": [
+        "truncated",
+        "unclosed_think",
+        "empty_region",
+        "empty_box",
+        "placeholder",
+        "refusal",
+        "repetition_loop",
+        "last_expression",
+    ],
+    "hedges": ["hedge", "hedge_extra_root", "roots", "extra_element", "missing_element"],
+    "fraction = decimal = percent = scientific": ["fraction_decimal", "percent", "sci_notation"],
+    "unsimplified values": ["radical", "log", "factorial", "binomial"],
+    "sets in any order": ["set_order"],
+    "interval = inequality": ["interval_inequality"],
+    "pm": ["pm"],
+    "x = 3 is 3": ["x_equals"],
+    "equivalent lines": ["equation_line"],
+    "degrees = radians": ["degrees_radians"],
+    "units": ["units", "units_money"],
+    "formatting": ["formatting", "text"],
+    "approximations and near misses": [
+        "approx_irrational",
+        "approx_repeating",
+        "repeating_decimal",
+        "near_miss",
+    ],
+    "structure": ["interval_open_closed", "tuple_order", "matrix", "matrix_transpose"],
+}
+
+
+@pytest.mark.parametrize("rule", sorted(RULES))
+def test_table_covers_every_rule_both_ways(rule):
+    labels = {r[2] for r in TABLE if r[3] in RULES[rule]}
+    assert labels == {True, False}, f"rule {rule!r} needs cases in both directions, has {labels}"
+
+
+def test_at_least_250_cases():
+    assert len(TABLE) + len(CASES) >= 250
 
 
 def test_unparseable_gold_is_unjudged_not_wrong():

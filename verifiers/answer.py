@@ -115,8 +115,9 @@ def boxed_spans(text: str) -> list[tuple[int, int, str]]:
 _ANCHOR = re.compile(
     r"(?:\b(?:final\s+answer|answer)(?:\s+(?:to\s+(?:the|this)\s+\w+|is\s+therefore))?"
     r"\s*(?:is|:|=|would\s+be|will\s+be|should\s+be|equals)\s*"
-    r"|\bthe\s+(?:correct\s+)?(?:option|choice)\s+is\s*)",
-    re.IGNORECASE,
+    r"|\bthe\s+(?:correct\s+)?(?:option|choice)\s+is\s*"
+    r"|^[ \t]*####[ \t]*)",  # GSM8K's "#### 18"
+    re.IGNORECASE | re.MULTILINE,
 )
 _NEGATED = re.compile(r"^\s*(?:not|n't|no\b)", re.IGNORECASE)
 _CORRECTION = re.compile(
@@ -125,13 +126,21 @@ _CORRECTION = re.compile(
 )
 
 
+def _find_close(text: str, close: str, start: int) -> int:
+    """Index of `close` at or after `start`, skipping escaped dollars (\\$5 is money)."""
+    i = text.find(close, start)
+    while i > 0 and close.startswith("$") and text[i - 1] == "\\":
+        i = text.find(close, i + 1)
+    return i
+
+
 def _joined_blocks(rest: str, open_: str, close: str, end: int) -> str:
     """ "$x=3$, $x=5$, and $x=7$" or "$x = -2$ or $x = 3$": one answer written in several blocks."""
     parts, joiner, pos = [rest[len(open_) : end]], ", ", end + len(close)
     sep = re.compile(r"\s*(,\s*(?:and|or)?|and|or)\s*" + re.escape(open_))
     while len(parts) < 10:
         m = sep.match(rest, pos)
-        close_at = rest.find(close, m.end()) if m else -1
+        close_at = _find_close(rest, close, m.end()) if m else -1
         if close_at < 0:
             break
         if "or" in m.group(1):
@@ -143,10 +152,10 @@ def _joined_blocks(rest: str, open_: str, close: str, end: int) -> str:
 
 def _phrase_after(text: str, start: int) -> str:
     """The answer phrase starting at `start`: a math block, or up to the end of the sentence."""
-    rest = text[start:].lstrip(" *:")
+    rest = text[start:].lstrip(" *:\n")
     for open_, close in (("$$", "$$"), ("\\[", "\\]"), ("\\(", "\\)"), ("$", "$")):
         if rest.startswith(open_):
-            end = rest.find(close, len(open_))
+            end = _find_close(rest, close, len(open_))
             if end > 0:
                 return _joined_blocks(rest, open_, close, end)
     if rest.startswith(("\\boxed", "\\fbox")):
@@ -226,7 +235,11 @@ def _hypothetical(text: str, start: int, end: int) -> bool:
     return bool(_HYPOTHETICAL.search(sentence)) and "\\boxed" not in text[end:right]
 
 
-_MATH_BLOCK = re.compile(r"\$\$(.+?)\$\$|\\\[(.+?)\\\]|\\\((.+?)\\\)|\$([^$]+?)\$", re.DOTALL)
+# An escaped dollar (\\$110) is money inside math, never a delimiter.
+_MATH_BLOCK = re.compile(
+    r"(?<!\\)\$\$(.+?)(?<!\\)\$\$|\\\[(.+?)\\\]|\\\((.+?)\\\)|(?<!\\)\$((?:\\.|[^$\\])+?)\$",
+    re.DOTALL,
+)
 _NUMBER = re.compile(
     r"-?\d[\d,]*(?:\.\d+)?(?:\s*/\s*\d+)?(?:%|\s*(?:thousand|million|billion|trillion)\b)?"
 )
