@@ -1,19 +1,15 @@
 """verify_batch: input order, nothing lost, timeouts kill only their item, safe from threads."""
 
+import sys
 import threading
 import time
+from pathlib import Path
 
 from verifiers import VERIFIERS, Verdict, verify, verify_batch
 from verifiers.pool import VerifierPool
 
-HOSTILE_MATH = {
-    "power_tower": "\\boxed{9^{9^{9^{9}}}}",
-    "megabyte_output": "x" * 1_000_000 + " so \\boxed{7}",
-    "deep_braces": "\\boxed{" + "{" * 5000 + "7" + "}" * 5000 + "}",
-    "unbalanced": "The answer is \\boxed{\\frac{7}{ \\left( \\sqrt{",
-    "control_chars": "The answer is \\boxed{7\x00\x07\x1b[31m}\x08",
-    "huge_factorial": "\\boxed{(10^{10})!}",
-}
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+from bench_verify import HOSTILE as HOSTILE_MATH  # noqa: E402  (one list for the test and the benchmark)
 
 
 def test_every_kind_resolves():
