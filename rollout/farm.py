@@ -1,0 +1,203 @@
+"""The sampling farm: rounds of generation, verification overlapped with it, rejection sampling.
+
+Round 0 samples `n` completions for every problem. A problem is done when it has `k_correct` correct
+rollouts (and `m_incorrect` wrong ones when asked), or out of budget (`max_rounds`, `max_samples`).
+Problems not done are sampled again next round, with that round's overrides. Every rollout is kept.
+
+Determinism and resume: a round's problems are cut into fixed chunks in a fixed order, each prompt's
+seed is derived from (seed, problem_id, round), and a chunk is generated whole or not at all. So a
+resumed run regenerates a half-written chunk exactly as the uninterrupted run did and only writes the
+rollout ids that are missing. Whether a problem takes part in round r depends only on its rollouts of
+earlier rounds, never on what round r already stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import defaultdict
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from rollout.prompts import PromptConfig, forced_prefix, render
+from rollout.store import ShardWriter
+
+
+@dataclass
+class RejectionConfig:
+    k_correct: int = 1  # a problem is done with this many correct rollouts...
+    m_incorrect: int = 0  # ...and (for preference pairs) this many wrong ones
+    max_rounds: int = 3
+    max_samples: int = 32  # per problem, over all rounds
+    round_overrides: list[dict[str, Any]] = field(
+        default_factory=list
+    )  # sampling changes for round 1, 2, ...
+
+
+def derive_seed(seed: int, problem_id: str, rnd: int) -> int:
+    h = hashlib.sha256(f"{seed}:{problem_id}:{rnd}".encode()).digest()
+    return int.from_bytes(h[:4], "little") & 0x7FFFFFFF
+
+
+@dataclass
+class ProblemState:
+    correct: int = 0
+    wrong: int = 0
+    unjudged: int = 0
+    samples: int = 0
+    rounds: set[int] = field(default_factory=set)
+
+
+def states_before(records: dict[str, dict], rnd: int) -> dict[str, ProblemState]:
+    """Per-problem counts over rollouts of rounds < rnd (what decides who takes part in round rnd)."""
+    out: dict[str, ProblemState] = defaultdict(ProblemState)
+    for r in records.values():
+        if r["round"] >= rnd:
+            continue
+        s = out[r["problem_id"]]
+        s.samples += 1
+        s.rounds.add(r["round"])
+        if r.get("correct") is True:
+            s.correct += 1
+        elif r.get("correct") is False:
+            s.wrong += 1
+        else:
+            s.unjudged += 1
+    return out
+
+
+def is_done(s: ProblemState, rc: RejectionConfig) -> bool:
+    return s.correct >= rc.k_correct and s.wrong >= rc.m_incorrect
+
+
+def in_budget(s: ProblemState, rc: RejectionConfig, n: int) -> bool:
+    return len(s.rounds) < rc.max_rounds and s.samples + n <= rc.max_samples
+
+
+class Farm:
+    """Runs the loop for one shard of problems with one engine, into one ShardWriter."""
+
+    def __init__(
+        self,
+        engine,
+        writer: ShardWriter,
+        model_name: str,
+        prompt: PromptConfig,
+        sampling: dict[str, Any],
+        n: int,
+        rejection: RejectionConfig,
+        seed: int = 0,
+        chunk_size: int = 16,
+        verify_options: dict[str, Any] | None = None,
+        verify_fn=None,
+    ):
+        from verifiers import verify_batch
+
+        self.engine, self.writer = engine, writer
+        self.model_name, self.prompt, self.sampling, self.n = model_name, prompt, dict(sampling), n
+        self.rc, self.seed, self.chunk_size = rejection, seed, chunk_size
+        self.verify_options = dict(verify_options or {})
+        # verify_fn(items) -> verdicts: verify_batch by default, or a Cascade with a judge.
+        self.verify_fn = verify_fn or (lambda items: verify_batch(items, **self.verify_options))
+        self.tokens = 0
+        self.gen_seconds = 0.0
+        self.settings_log: list[dict[str, Any]] = []
+
+    def round_sampling(self, rnd: int) -> dict[str, Any]:
+        s = dict(self.sampling)
+        if rnd > 0 and self.rc.round_overrides:
+            s.update(self.rc.round_overrides[min(rnd, len(self.rc.round_overrides)) - 1])
+        return s
+
+    def _records(self, chunk, outputs, rnd, sampling, seeds) -> list[dict[str, Any]]:
+        prefix = forced_prefix(self.prompt)
+        recs = []
+        for p, samples, seed in zip(chunk, outputs, seeds, strict=True):
+            for i, smp in enumerate(samples):
+                recs.append(
+                    {
+                        **p,
+                        "rollout_id": f"{p['problem_id']}:r{rnd}:i{i}",
+                        "model": self.model_name,
+                        "completion": prefix + smp.text,
+                        "finish_reason": smp.finish_reason,
+                        "num_tokens": smp.num_tokens,
+                        "round": rnd,
+                        "index": i,
+                        "seed": seed,
+                        "sampling": {"n": self.n, **sampling},
+                    }
+                )
+        return recs
+
+    def _verify_and_store(self, recs: list[dict[str, Any]]) -> int:
+        missing = [r for r in recs if r["rollout_id"] not in self.writer.records]
+        if not missing:
+            return 0
+        verdicts = self.verify_fn(missing)
+        for r, v in zip(missing, verdicts, strict=True):
+            r["correct"] = v.correct
+            r["verdict"] = v.to_dict()
+        return len(self.writer.append(missing))
+
+    def run(self, problems: list[dict[str, Any]], on_progress=None) -> dict[str, Any]:
+        """Sample until every problem is done or out of budget. Returns per-round counts."""
+        tok = self.engine.tokenizer
+        texts = {p["problem_id"]: render(tok, p, self.prompt) for p in problems}
+        rounds_log = []
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rd-verify")
+        try:
+            for rnd in range(self.rc.max_rounds):
+                before = states_before(self.writer.records, rnd)
+                todo = [
+                    p
+                    for p in problems
+                    if not is_done(before[p["problem_id"]], self.rc)
+                    and in_budget(before[p["problem_id"]], self.rc, self.n)
+                ]
+                if not todo:
+                    break
+                sampling = self.round_sampling(rnd)
+                logged = False
+                have = defaultdict(int)
+                for r in self.writer.records.values():
+                    if r["round"] == rnd:
+                        have[r["problem_id"]] += 1
+                pending: Future | None = None
+                written = 0
+                for start in range(0, len(todo), self.chunk_size):
+                    chunk = todo[start : start + self.chunk_size]
+                    if all(have[p["problem_id"]] >= self.n for p in chunk):
+                        continue  # stored by an earlier (interrupted) run
+                    if not logged:  # which settings produced this round (in this run)
+                        self.settings_log.append(
+                            {
+                                "round": rnd,
+                                "sampling": {"n": self.n, **sampling},
+                                "problems": len(todo),
+                            }
+                        )
+                        logged = True
+                    seeds = [derive_seed(self.seed, p["problem_id"], rnd) for p in chunk]
+                    t0 = time.perf_counter()
+                    outputs = self.engine.generate(
+                        [texts[p["problem_id"]] for p in chunk], self.n, seeds, sampling
+                    )
+                    self.gen_seconds += time.perf_counter() - t0
+                    recs = self._records(chunk, outputs, rnd, sampling, seeds)
+                    self.tokens += sum(r["num_tokens"] for r in recs)
+                    # Verify and store this chunk in the background while the engine does the next.
+                    if pending is not None:
+                        written += pending.result()
+                        if on_progress:
+                            on_progress(self)
+                    pending = pool.submit(self._verify_and_store, recs)
+                if pending is not None:
+                    written += pending.result()
+                    if on_progress:
+                        on_progress(self)
+                rounds_log.append({"round": rnd, "problems": len(todo), "written": written})
+        finally:
+            pool.shutdown(wait=True)
+        return {"rounds": rounds_log}

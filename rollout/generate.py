@@ -1,0 +1,329 @@
+"""rd-rollout: sample chain-of-thought from a teacher, verify it, resample what is unsolved, store all.
+
+    rd-rollout                                                   # the default: runs on a CPU in minutes
+    rd-rollout run_dir=runs/demo problems.limit=16 sampling.n=4 sampling.max_tokens=128 seed=0
+    rd-rollout engine=openai engine.kwargs.urls='[http://h1:8000/v1,http://h2:8000/v1]'
+    rd-rollout -m shard='range(8)' num_shards=8 hydra/launcher=submitit_slurm   # a SLURM array
+
+Outputs under run_dir/rollout/: shard-*.jsonl (one Rollout per line), manifest-*.json (config,
+problem states, which settings produced which rounds), config-*.yaml, summary.json, pass_rates.png.
+Re-running continues where it stopped; a finished run does nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra.core.config_store import ConfigStore
+from omegaconf import OmegaConf
+
+from rollout.farm import Farm, RejectionConfig, in_budget, is_done, states_before
+from rollout.problems import ProblemsConfig, load_problems, shard_of
+from rollout.prompts import THINKING_MODES, PromptConfig
+
+
+@dataclass
+class ModelConfig:
+    name: str = "smollm2_135m"  # recorded in every rollout
+    path: str = "smollm2_135m"  # a recipe name (rollout/models.py), a hub name or a local folder
+    vllm: dict[str, Any] = field(default_factory=dict)  # vllm.LLM kwargs for this model
+    hf: dict[str, Any] = field(default_factory=dict)  # HFEngine kwargs for this model
+
+
+@dataclass
+class EngineConfig:
+    name: str = "vllm"  # a key of rollout.engines.ENGINES
+    kwargs: dict[str, Any] = field(
+        default_factory=dict
+    )  # passed to the engine (merged over model.<name>)
+
+
+@dataclass
+class SamplingConfig:
+    n: int = 4
+    temperature: float = 0.7
+    top_p: float = 1.0
+    max_tokens: int = 256
+    extra: dict[str, Any] = field(
+        default_factory=dict
+    )  # any other SamplingParams field (top_k, min_p, stop)
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "max_tokens": self.max_tokens,
+            **self.extra,
+        }
+
+
+@dataclass
+class VerifyOptions:
+    workers: int = 1  # the engine keeps one core busy; the checkers get the rest
+    timeout: float | None = None
+    judge: bool = False  # ask the teacher itself to judge what the rules cannot decide
+
+
+@dataclass
+class RolloutConfig:
+    run_dir: str = "runs/demo"
+    seed: int = 0
+    shard: int = 0
+    num_shards: int = 1
+    chunk_size: int = 16  # prompts per engine call; also the unit that is regenerated on resume
+    compress: bool = False  # gzip the shard file
+    plot: bool = True
+    model: ModelConfig = field(default_factory=ModelConfig)
+    engine: EngineConfig = field(default_factory=EngineConfig)
+    problems: ProblemsConfig = field(default_factory=ProblemsConfig)
+    prompt: PromptConfig = field(default_factory=PromptConfig)
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    rejection: RejectionConfig = field(default_factory=RejectionConfig)
+    verify: VerifyOptions = field(default_factory=VerifyOptions)
+
+
+ConfigStore.instance().store(name="rollout_schema", node=RolloutConfig)
+
+
+def validate(cfg: RolloutConfig) -> None:
+    """Every config error at once, each naming the key and the fix."""
+    errors = []
+    if cfg.sampling.n < 1:
+        errors.append(f"sampling.n must be >= 1, got {cfg.sampling.n}")
+    if cfg.sampling.max_tokens < 1:
+        errors.append(f"sampling.max_tokens must be >= 1, got {cfg.sampling.max_tokens}")
+    if not 0 <= cfg.shard < cfg.num_shards:
+        errors.append(f"shard must be in [0, num_shards={cfg.num_shards}), got {cfg.shard}")
+    if cfg.chunk_size < 1:
+        errors.append(f"chunk_size must be >= 1, got {cfg.chunk_size}")
+    if cfg.rejection.max_rounds < 1:
+        errors.append(f"rejection.max_rounds must be >= 1, got {cfg.rejection.max_rounds}")
+    if cfg.rejection.max_samples < cfg.sampling.n:
+        errors.append(
+            f"rejection.max_samples ({cfg.rejection.max_samples}) must be >= sampling.n ({cfg.sampling.n})"
+        )
+    if cfg.prompt.thinking not in THINKING_MODES:
+        errors.append(
+            f"prompt.thinking must be one of {THINKING_MODES}, got {cfg.prompt.thinking!r}"
+        )
+    if errors:
+        raise ValueError("invalid rd-rollout config:\n  " + "\n  ".join(errors))
+
+
+def pending_work(
+    records: dict[str, dict], problems: list[dict], rc: RejectionConfig, n: int
+) -> bool:
+    """Is there anything left to sample? Decided from the store alone, before an engine starts."""
+    for rnd in range(rc.max_rounds):
+        before = states_before(records, rnd)
+        todo = [
+            p
+            for p in problems
+            if not is_done(before[p["problem_id"]], rc)
+            and in_budget(before[p["problem_id"]], rc, n)
+        ]
+        if not todo:
+            return False
+        have: dict[str, int] = {}
+        for r in records.values():
+            if r["round"] == rnd:
+                have[r["problem_id"]] = have.get(r["problem_id"], 0) + 1
+        if any(have.get(p["problem_id"], 0) < n for p in todo):
+            return True
+    return False
+
+
+def problem_states(
+    records: dict[str, dict], problems: list[dict], rc: RejectionConfig, n: int
+) -> dict[str, dict]:
+    final = states_before(records, 10**9)
+    out = {}
+    for p in problems:
+        s = final[p["problem_id"]]
+        state = (
+            "done" if is_done(s, rc) else ("pending" if in_budget(s, rc, n) else "out_of_budget")
+        )
+        out[p["problem_id"]] = {
+            "state": state,
+            "correct": s.correct,
+            "wrong": s.wrong,
+            "unjudged": s.unjudged,
+            "samples": s.samples,
+        }
+    return out
+
+
+def run(cfg: RolloutConfig, engine=None) -> dict[str, Any]:
+    """The stage. `engine` may be passed in (tests, benchmarks) to reuse one that is already up."""
+    from tqdm import tqdm
+
+    from rollout.engines import make_engine
+    from rollout.models import prepare
+    from rollout.report import plot_pass_rates, print_table, summarize
+    from rollout.store import ShardWriter, read_store, write_json_atomic
+
+    # Check the config, load the problems of this shard.
+    validate(cfg)
+    out = Path(cfg.run_dir) / "rollout"
+    out.mkdir(parents=True, exist_ok=True)
+    tag = f"{cfg.shard:05d}-of-{cfg.num_shards:05d}"
+    (out / f"config-{tag}.yaml").write_text(OmegaConf.to_yaml(OmegaConf.structured(cfg)))
+    problems = [
+        p
+        for p in load_problems(cfg.problems)
+        if cfg.num_shards == 1 or shard_of(p["problem_id"], cfg.num_shards) == cfg.shard
+    ]
+    writer = ShardWriter(out, cfg.shard, cfg.num_shards, cfg.compress)
+    if writer.torn_bytes:
+        print(
+            f"rd-rollout: discarded a torn last line ({writer.torn_bytes} bytes) of {writer.path.name}",
+            file=sys.stderr,
+        )
+    manifest_path = out / f"manifest-{tag}.json"
+    history = (
+        json.loads(manifest_path.read_text()).get("history", []) if manifest_path.exists() else []
+    )
+
+    # Run the farm unless the store already holds everything.
+    t0 = time.perf_counter()
+    farm = None
+    if pending_work(writer.records, problems, cfg.rejection, cfg.sampling.n):
+        own_engine = engine is None
+        if own_engine:
+            model_path = prepare(cfg.model.path)
+            kwargs = (
+                {**getattr(cfg.model, cfg.engine.name, {}), **cfg.engine.kwargs}
+                if cfg.engine.name in ("vllm", "hf")
+                else dict(cfg.engine.kwargs)
+            )
+            engine = make_engine(cfg.engine.name, model_path, kwargs)
+        verify_fn = None
+        if cfg.verify.judge:
+            from verifiers import Cascade, Judge
+
+            def judge_generate(prompts: list[str]) -> list[str]:
+                texts = [
+                    engine.tokenizer.apply_chat_template(
+                        [{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True
+                    )
+                    for p in prompts
+                ]
+                outs = engine.generate(
+                    texts, 1, [cfg.seed] * len(texts), {"temperature": 0.0, "max_tokens": 16}
+                )
+                return [o[0].text for o in outs]
+
+            verify_fn = Cascade(
+                judge=Judge(judge_generate), workers=cfg.verify.workers, timeout=cfg.verify.timeout
+            )
+        farm = Farm(
+            engine,
+            writer,
+            cfg.model.name,
+            cfg.prompt,
+            cfg.sampling.params(),
+            cfg.sampling.n,
+            cfg.rejection,
+            seed=cfg.seed,
+            chunk_size=cfg.chunk_size,
+            verify_options={"workers": cfg.verify.workers, "timeout": cfg.verify.timeout},
+            verify_fn=verify_fn,
+        )
+        bar = tqdm(
+            total=len(problems), desc="problems done", unit="problem", file=sys.stderr, disable=None
+        )
+
+        def progress(f: Farm) -> None:
+            states = problem_states(f.writer.records, problems, cfg.rejection, cfg.sampling.n)
+            finished = sum(s["state"] != "pending" for s in states.values())
+            correct = sum(r.get("correct") is True for r in f.writer.records.values())
+            total = len(f.writer.records)
+            bar.n = finished
+            bar.set_postfix(
+                rollouts=total,
+                accept=f"{correct / max(1, total):.1%}",
+                tok_s=f"{f.tokens / max(1e-9, f.gen_seconds):.0f}",
+            )
+            bar.refresh()
+
+        try:
+            farm.run(problems, on_progress=progress)
+        finally:
+            bar.close()
+            if own_engine:
+                engine.close()
+    seconds = time.perf_counter() - t0
+
+    # Manifest, summary, table, plot.
+    records = writer.records
+    states = problem_states(records, problems, cfg.rejection, cfg.sampling.n)
+    if farm is not None:
+        history.append(
+            {
+                "run": len(history),
+                "settings": farm.settings_log,
+                "tokens": farm.tokens,
+                "seconds": round(seconds, 2),
+            }
+        )
+    counts = {
+        k: sum(1 for s in states.values() if s["state"] == k)
+        for k in ("done", "out_of_budget", "pending")
+    }
+    write_json_atomic(
+        manifest_path,
+        {
+            "shard": cfg.shard,
+            "num_shards": cfg.num_shards,
+            "file": writer.path.name,
+            "rollouts": len(records),
+            "problem_counts": counts,
+            "problems": states,
+            "history": history,
+            "config": OmegaConf.to_container(OmegaConf.structured(cfg)),
+        },
+    )
+    all_records = read_store(out)
+    summary = summarize(all_records)
+    tok_s = farm.tokens / farm.gen_seconds if farm and farm.gen_seconds else None
+    summary_out = {k: v for k, v in summary.items() if k != "per_problem_pass_rates"}
+    summary_out.update(
+        {
+            "shards": cfg.num_shards,
+            "this_run": {
+                "seconds": round(seconds, 2),
+                "tokens": farm.tokens if farm else 0,
+                "tokens_per_s": tok_s,
+            },
+            "problem_counts": counts,
+        }
+    )
+    write_json_atomic(out / "summary.json", summary_out)
+    print_table(summary, seconds=seconds, tokens_per_s=tok_s)
+    if cfg.plot:
+        plot_pass_rates(summary["per_problem_pass_rates"], out / "pass_rates.png")
+    return summary_out
+
+
+@hydra.main(config_path="pkg://conf", config_name="rollout", version_base="1.3")
+def _hydra_main(cfg) -> None:
+    typed: RolloutConfig = OmegaConf.to_object(cfg)  # type: ignore[assignment]
+    try:
+        run(typed)
+    except ValueError as e:
+        print(f"rd-rollout: error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+def main() -> None:
+    _hydra_main()
+
+
+if __name__ == "__main__":
+    main()

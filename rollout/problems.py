@@ -1,0 +1,194 @@
+"""Problem sources: built-in synthetic generators, the hand-written set, files, hub datasets.
+
+Every source yields Problem records (DESIGN.md): `problem_id`, `prompt`, `answer`, `kind`, `source`,
+`meta`. Ids are stable: taken from an id column when the dataset has one, else derived from the
+source and the prompt text, so re-running, sharding and resuming all agree on them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+HANDWRITTEN = Path(__file__).parent / "data" / "handwritten.jsonl"
+LETTERS = "ABCDEFGHIJ"
+
+
+@dataclass
+class ProblemsConfig:
+    source: str = "synthetic"  # a key of SOURCES
+    name: str | None = None  # hub dataset name, or a local data folder/file for `hub`
+    config_name: str | None = None  # hub dataset config (GPQA: gpqa_diamond)
+    split: str = "test"
+    path: str | None = None  # `file`: a local .jsonl / .json / .parquet
+    columns: dict[str, str] = field(default_factory=dict)  # record field -> dataset column
+    id_column: str | None = None
+    kind: str = "math"
+    answer_from_solution: bool = (
+        False  # take the gold from the last \boxed{} of the `answer` column
+    )
+    choice_columns: list[str] = field(
+        default_factory=list
+    )  # [correct, wrong, wrong, ...]: GPQA style
+    choice_seed: int = 0  # shuffles the options; fixed so the letters never move between runs
+    generators: list[str] | None = None  # synthetic: None = all
+    difficulty: list[int] = field(default_factory=lambda: [1])
+    count: int = 64  # synthetic: how many
+    limit: int | None = None
+    shuffle: bool = False
+    seed: int = 0
+
+
+def _stable_id(prefix: str, text: str) -> str:
+    return f"{prefix}-{hashlib.sha1(text.encode('utf-8')).hexdigest()[:12]}"
+
+
+def _last_boxed(solution: str) -> str | None:
+    from verifiers.answer import boxed_spans
+
+    spans = boxed_spans(solution or "")
+    return spans[-1][2].strip() if spans else None
+
+
+def _from_rows(rows, cfg: ProblemsConfig, source: str) -> list[dict[str, Any]]:
+    """Map dataset rows onto Problem records with the configured columns."""
+    col = {"prompt": "prompt", "answer": "answer", **cfg.columns}
+    out = []
+    for i, row in enumerate(rows):
+        missing = [
+            c
+            for f, c in col.items()
+            if f in ("prompt", "answer") and c not in row and not cfg.choice_columns
+        ]
+        if missing or col["prompt"] not in row:
+            raise ValueError(
+                f"{source}: row {i} has no column(s) {missing or [col['prompt']]}; it has {sorted(row)}. "
+                "Map them with problems.columns.prompt=<column> problems.columns.answer=<column>."
+            )
+        prompt = str(row[col["prompt"]]).strip()
+        meta = {k: row[c] for k, c in col.items() if k not in ("prompt", "answer") and c in row}
+        kind = cfg.kind
+        if cfg.choice_columns:
+            options = [str(row[c]).strip() for c in cfg.choice_columns]
+            order = list(range(len(options)))
+            random.Random(f"{cfg.choice_seed}:{prompt}").shuffle(order)
+            lines = [f"{LETTERS[j]}) {options[k]}" for j, k in enumerate(order)]
+            answer = LETTERS[order.index(0)]  # the first choice column holds the correct option
+            prompt = prompt + "\n\n" + "\n".join(lines)
+            meta["choices"] = [options[k] for k in order]
+            kind = "choice"
+        else:
+            answer = row[col["answer"]]
+            if cfg.answer_from_solution:
+                answer = _last_boxed(str(answer))
+            answer = None if answer is None else str(answer).strip()
+        pid = (
+            str(row[cfg.id_column])
+            if cfg.id_column and cfg.id_column in row
+            else _stable_id(source, prompt)
+        )
+        out.append(
+            {
+                "problem_id": pid,
+                "prompt": prompt,
+                "answer": answer,
+                "kind": kind,
+                "source": source,
+                "meta": meta,
+            }
+        )
+    return out
+
+
+def _synthetic(cfg: ProblemsConfig) -> list[dict[str, Any]]:
+    from rollout.synthetic import generate
+
+    return generate(
+        generators=cfg.generators, count=cfg.count, difficulty=list(cfg.difficulty), seed=cfg.seed
+    )
+
+
+def _builtin(cfg: ProblemsConfig) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in HANDWRITTEN.read_text().splitlines() if line.strip()]
+
+
+def _file(cfg: ProblemsConfig) -> list[dict[str, Any]]:
+    if not cfg.path:
+        raise ValueError(
+            "problems.source=file needs problems.path=<a .jsonl, .json or .parquet file>"
+        )
+    path = Path(cfg.path)
+    if not path.exists():
+        raise ValueError(f"problems.path={cfg.path}: no such file")
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        rows = pq.read_table(path).to_pylist()
+    else:
+        rows = []
+        for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path}:{lineno}: not valid JSON ({e.msg})") from e
+    return _from_rows(rows, cfg, source=path.stem)
+
+
+def _hub(cfg: ProblemsConfig) -> list[dict[str, Any]]:
+    """Any `datasets` dataset by name/config/split (needs the hub, or a local copy of it)."""
+    from datasets import load_dataset
+
+    if not cfg.name:
+        raise ValueError(
+            "problems.source=hub needs problems.name=<dataset name on the hub or a local folder>"
+        )
+    try:
+        ds = load_dataset(cfg.name, cfg.config_name, split=cfg.split)
+    except Exception as e:  # offline machines, gated sets: say what to do
+        raise ValueError(
+            f"could not load dataset {cfg.name!r} (config {cfg.config_name!r}, split {cfg.split!r}): {e}. "
+            "It needs the hub (and for gated sets like GPQA an accepted licence and HF_TOKEN), "
+            "or use problems.source=file with a local copy."
+        ) from e
+    source = re.sub(
+        r"[^A-Za-z0-9_.-]+",
+        "_",
+        cfg.name.split("/")[-1] + (f"_{cfg.config_name}" if cfg.config_name else ""),
+    )
+    return _from_rows(ds, cfg, source=source)
+
+
+SOURCES = {"synthetic": _synthetic, "builtin": _builtin, "file": _file, "hub": _hub}
+
+
+def load_problems(cfg: ProblemsConfig) -> list[dict[str, Any]]:
+    """The configured problems, shuffled and limited as asked; ids checked unique."""
+    if cfg.source not in SOURCES:
+        raise ValueError(
+            f"problems.source={cfg.source!r} is not a source; choose one of {sorted(SOURCES)}"
+        )
+    problems = SOURCES[cfg.source](cfg)
+    if cfg.shuffle:
+        random.Random(cfg.seed).shuffle(problems)
+    if cfg.limit is not None:
+        problems = problems[: cfg.limit]
+    seen: set[str] = set()
+    for p in problems:
+        if p["problem_id"] in seen:
+            raise ValueError(
+                f"duplicate problem_id {p['problem_id']!r} in problems.source={cfg.source}; set problems.id_column"
+            )
+        seen.add(p["problem_id"])
+    return problems
+
+
+def shard_of(problem_id: str, num_shards: int) -> int:
+    """Deterministic shard of a problem: the same on every node, whatever the order."""
+    return int(hashlib.sha1(problem_id.encode("utf-8")).hexdigest(), 16) % num_shards
