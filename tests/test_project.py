@@ -45,13 +45,52 @@ def test_heavy_libraries_stay_out_of_the_verifiers():
 PRIMARY = sorted(p.stem for p in (ROOT / "conf").glob("*.yaml"))
 
 
+def _register_schemas():
+    import rollout.generate  # noqa: F401
+    import verifiers.cli  # noqa: F401
+
+
 @pytest.mark.parametrize("name", PRIMARY)
 def test_every_primary_config_composes(name):
-    import verifiers.cli  # noqa: F401  (registers the schemas)
-
+    _register_schemas()
     with initialize_config_module(config_module="conf", version_base="1.3"):
         cfg = compose(config_name=name)
     assert cfg is not None
+
+
+GROUPS = [
+    (g, p.stem)
+    for g in ("model", "problems", "engine")
+    for p in sorted((ROOT / "conf" / g).glob("*.yaml"))
+]
+
+
+@pytest.mark.parametrize(("group", "option"), GROUPS, ids=[f"{g}={o}" for g, o in GROUPS])
+def test_every_group_option_composes_into_a_typed_rollout_config(group, option):
+    from omegaconf import OmegaConf
+
+    from rollout.generate import RolloutConfig
+
+    _register_schemas()
+    with initialize_config_module(config_module="conf", version_base="1.3"):
+        cfg = compose(
+            config_name="rollout",
+            overrides=[f"{group}={option}"]
+            + (["problems.path=x.jsonl"] if option == "file" else []),
+        )
+    typed = OmegaConf.to_object(cfg)
+    assert isinstance(typed, RolloutConfig)
+
+
+def test_slurm_launcher_config_composes():
+    _register_schemas()
+    with initialize_config_module(config_module="conf", version_base="1.3"):
+        cfg = compose(
+            config_name="rollout",
+            overrides=["hydra/launcher=rollout_slurm", "num_shards=8"],
+            return_hydra_config=True,
+        )
+    assert cfg.hydra.launcher.array_parallelism == 64 and "submitit" in cfg.hydra.launcher._target_
 
 
 def test_typo_in_a_key_is_rejected_with_its_name():
