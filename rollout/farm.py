@@ -30,9 +30,9 @@ class RejectionConfig:
     m_incorrect: int = 0  # ...and (for preference pairs) this many wrong ones
     max_rounds: int = 3
     max_samples: int = 32  # per problem, over all rounds
-    round_overrides: list[dict[str, Any]] = field(
-        default_factory=list
-    )  # sampling changes for round 1, 2, ...
+    # Changes for round 1, 2, ...: sampling fields, and `teacher` (a model recipe, hub name or
+    # folder) to resample the still-unsolved problems with another model.
+    round_overrides: list[dict[str, Any]] = field(default_factory=list)
 
 
 def derive_seed(seed: int, problem_id: str, rnd: int) -> int:
@@ -91,6 +91,7 @@ class Farm:
         chunk_size: int = 16,
         verify_options: dict[str, Any] | None = None,
         verify_fn=None,
+        teacher_engine=None,
     ):
         from verifiers import verify_batch
 
@@ -103,14 +104,38 @@ class Farm:
         self.tokens = 0
         self.gen_seconds = 0.0
         self.settings_log: list[dict[str, Any]] = []
+        # teacher_engine(spec) -> engine, for rounds whose override names another teacher.
+        self.teacher_engine = teacher_engine
+        self._texts: dict[str, dict[str, str]] = {}
 
-    def round_sampling(self, rnd: int) -> dict[str, Any]:
+    def round_sampling(self, rnd: int) -> tuple[dict[str, Any], str | None]:
+        """This round's sampling settings and teacher (None: the run's own model)."""
         s = dict(self.sampling)
+        teacher = None
         if rnd > 0 and self.rc.round_overrides:
-            s.update(self.rc.round_overrides[min(rnd, len(self.rc.round_overrides)) - 1])
-        return s
+            o = dict(self.rc.round_overrides[min(rnd, len(self.rc.round_overrides)) - 1])
+            teacher = o.pop("teacher", None)
+            s.update(o)
+        return s, teacher
 
-    def _records(self, chunk, outputs, rnd, sampling, seeds) -> list[dict[str, Any]]:
+    def _engine(self, teacher: str | None, problems):
+        """The engine and rendered prompts for a round: each teacher gets its own chat template."""
+        if teacher is None:
+            engine, name = self.engine, self.model_name
+        else:
+            if self.teacher_engine is None:
+                raise ValueError(
+                    "rejection.round_overrides names a teacher, but no teacher_engine was given"
+                )
+            engine, name = self.teacher_engine(teacher), str(teacher).rstrip("/").split("/")[-1]
+        key = name
+        if key not in self._texts:
+            self._texts[key] = {
+                p["problem_id"]: render(engine.tokenizer, p, self.prompt) for p in problems
+            }
+        return engine, name, self._texts[key]
+
+    def _records(self, chunk, outputs, rnd, sampling, seeds, model_name) -> list[dict[str, Any]]:
         prefix = forced_prefix(self.prompt)
         recs = []
         for p, samples, seed in zip(chunk, outputs, seeds, strict=True):
@@ -119,7 +144,7 @@ class Farm:
                     {
                         **p,
                         "rollout_id": f"{p['problem_id']}:r{rnd}:i{i}",
-                        "model": self.model_name,
+                        "model": model_name,
                         "completion": prefix + smp.text,
                         "finish_reason": smp.finish_reason,
                         "num_tokens": smp.num_tokens,
@@ -143,8 +168,6 @@ class Farm:
 
     def run(self, problems: list[dict[str, Any]], on_progress=None) -> dict[str, Any]:
         """Sample until every problem is done or out of budget. Returns per-round counts."""
-        tok = self.engine.tokenizer
-        texts = {p["problem_id"]: render(tok, p, self.prompt) for p in problems}
         rounds_log = []
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rd-verify")
         try:
@@ -158,7 +181,7 @@ class Farm:
                 ]
                 if not todo:
                     break
-                sampling = self.round_sampling(rnd)
+                sampling, teacher = self.round_sampling(rnd)
                 logged = False
                 have = defaultdict(int)
                 for r in self.writer.records.values():
@@ -171,9 +194,11 @@ class Farm:
                     if all(have[p["problem_id"]] >= self.n for p in chunk):
                         continue  # stored by an earlier (interrupted) run
                     if not logged:  # which settings produced this round (in this run)
+                        engine, model_name, texts = self._engine(teacher, problems)
                         self.settings_log.append(
                             {
                                 "round": rnd,
+                                "model": model_name,
                                 "sampling": {"n": self.n, **sampling},
                                 "problems": len(todo),
                             }
@@ -181,11 +206,11 @@ class Farm:
                         logged = True
                     seeds = [derive_seed(self.seed, p["problem_id"], rnd) for p in chunk]
                     t0 = time.perf_counter()
-                    outputs = self.engine.generate(
+                    outputs = engine.generate(
                         [texts[p["problem_id"]] for p in chunk], self.n, seeds, sampling
                     )
                     self.gen_seconds += time.perf_counter() - t0
-                    recs = self._records(chunk, outputs, rnd, sampling, seeds)
+                    recs = self._records(chunk, outputs, rnd, sampling, seeds, model_name)
                     self.tokens += sum(r["num_tokens"] for r in recs)
                     # Verify and store this chunk in the background while the engine does the next.
                     if pending is not None:

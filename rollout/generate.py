@@ -76,7 +76,7 @@ class RolloutConfig:
     seed: int = 0
     shard: int = 0
     num_shards: int = 1
-    chunk_size: int = 16  # prompts per engine call; also the unit that is regenerated on resume
+    chunk_size: int = 64  # prompts per engine call (bigger batches keep the engine busy); the resume unit
     compress: bool = False  # gzip the shard file
     plot: bool = True
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -195,14 +195,13 @@ def run(cfg: RolloutConfig, engine=None) -> dict[str, Any]:
     farm = None
     if pending_work(writer.records, problems, cfg.rejection, cfg.sampling.n):
         own_engine = engine is None
+        kwargs = (
+            {**getattr(cfg.model, cfg.engine.name, {}), **cfg.engine.kwargs}
+            if cfg.engine.name in ("vllm", "hf")
+            else dict(cfg.engine.kwargs)
+        )
         if own_engine:
-            model_path = prepare(cfg.model.path)
-            kwargs = (
-                {**getattr(cfg.model, cfg.engine.name, {}), **cfg.engine.kwargs}
-                if cfg.engine.name in ("vllm", "hf")
-                else dict(cfg.engine.kwargs)
-            )
-            engine = make_engine(cfg.engine.name, model_path, kwargs)
+            engine = make_engine(cfg.engine.name, prepare(cfg.model.path), kwargs)
         verify_fn = None
         if cfg.verify.judge:
             from verifiers import Cascade, Judge
@@ -222,6 +221,14 @@ def run(cfg: RolloutConfig, engine=None) -> dict[str, Any]:
             verify_fn = Cascade(
                 judge=Judge(judge_generate), workers=cfg.verify.workers, timeout=cfg.verify.timeout
             )
+        teachers: dict[str, Any] = {}
+
+        def teacher_engine(spec: str):
+            """Another teacher for later rounds: same engine kind, loaded once, closed at the end."""
+            if spec not in teachers:
+                teachers[spec] = make_engine(cfg.engine.name, prepare(spec), kwargs)
+            return teachers[spec]
+
         farm = Farm(
             engine,
             writer,
@@ -234,6 +241,7 @@ def run(cfg: RolloutConfig, engine=None) -> dict[str, Any]:
             chunk_size=cfg.chunk_size,
             verify_options={"workers": cfg.verify.workers, "timeout": cfg.verify.timeout},
             verify_fn=verify_fn,
+            teacher_engine=teacher_engine,
         )
         bar = tqdm(
             total=len(problems), desc="problems done", unit="problem", file=sys.stderr, disable=None
@@ -256,6 +264,8 @@ def run(cfg: RolloutConfig, engine=None) -> dict[str, Any]:
             farm.run(problems, on_progress=progress)
         finally:
             bar.close()
+            for t in teachers.values():
+                t.close()
             if own_engine:
                 engine.close()
     seconds = time.perf_counter() - t0

@@ -289,6 +289,23 @@ def test_a_finished_run_does_nothing_and_new_settings_touch_only_unfinished_prob
     assert len(manifest["history"]) == 2 and manifest["history"][1]["settings"][0]["round"] == 1
 
 
+def test_unsolved_problems_can_be_resampled_by_another_teacher(tiny_model, tmp_path):
+    import shutil
+
+    other = tmp_path / "tiny-2"
+    shutil.copytree(tiny_model, other)
+    cfg = cfg_for(tiny_model, tmp_path / "run", **{"rejection.max_rounds": 2})
+    cfg.rejection.round_overrides = [{"temperature": 1.0, "teacher": str(other)}]
+    run(cfg)
+    rows = read_store(tmp_path / "run" / "rollout")
+    assert {r["model"] for r in rows if r["round"] == 0} == {"tiny"}
+    assert {r["model"] for r in rows if r["round"] == 1} == {"tiny-2"}
+    manifest = json.loads(
+        (tmp_path / "run" / "rollout" / "manifest-00000-of-00001.json").read_text()
+    )
+    assert [s["model"] for s in manifest["history"][0]["settings"]] == ["tiny", "tiny-2"]
+
+
 def test_shards_are_disjoint_and_read_together(tiny_model, tmp_path):
     for s in range(2):
         run(cfg_for(tiny_model, tmp_path, shard=s, num_shards=2, **{"rejection.max_rounds": 1}))
