@@ -76,7 +76,7 @@ class RolloutConfig:
     seed: int = 0
     shard: int = 0
     num_shards: int = 1
-    chunk_size: int = 64  # prompts per engine call (bigger batches keep the engine busy); the resume unit
+    chunk_size: int = 64  # prompts per engine call, and the unit a resume regenerates
     compress: bool = False  # gzip the shard file
     plot: bool = True
     model: ModelConfig = field(default_factory=ModelConfig)
