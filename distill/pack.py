@@ -1,0 +1,287 @@
+"""Tokenize and pack a text corpus into fixed-length, memory-mapped training shards.
+
+    python -m distill.pack corpus.jsonl out_dir --tokenizer smollm2_135m --seq-len 2048 --workers 2
+
+Streams the corpus (JSONL with a `text` field, any size: never loaded whole), tokenizes it in worker
+processes with the tokenizer's fast batch encoder, and packs documents back to back into sequences
+of `seq_len` tokens, each document followed by EOS. Document boundaries are kept one of two ways:
+`boundaries="reset"` stores position ids that restart at 0 at every document start (padding-free
+attention then never crosses documents); `"separator"` keeps positions running and relies on the EOS
+between documents. Every `docs_per_shard` input documents become one shard (`shard-00000.tokens`,
+`.positions`, `.json`), written to a temporary name and renamed, so a restarted job skips finished
+shards and redoes only the one it was in. Training reads shards with `PackedDataset` by memory map.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import islice
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+
+BOUNDARIES = ("reset", "separator")
+
+
+@dataclass
+class PackConfig:
+    seq_len: int = 2048
+    boundaries: str = "reset"
+    docs_per_shard: int = 50_000
+    workers: int = 2
+    batch_docs: int = 256  # documents per tokenizer call
+    text_field: str = "text"
+
+
+def iter_texts(path: Path, text_field: str) -> Iterator[str]:
+    """Texts from a JSONL file, one at a time; bad lines name the file and line."""
+    with path.open(encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                yield json.loads(line)[text_field]
+            except (json.JSONDecodeError, KeyError, TypeError) as e:
+                raise ValueError(
+                    f"{path}:{lineno}: expected a JSON object with a {text_field!r} string ({e})"
+                ) from e
+
+
+_TOKENIZER = None
+
+
+def _init_worker(tokenizer_path: str) -> None:
+    global _TOKENIZER
+    os.environ["TOKENIZERS_PARALLELISM"] = (
+        "false"  # one core per worker: the pool is the parallelism
+    )
+    from transformers import AutoTokenizer
+
+    _TOKENIZER = AutoTokenizer.from_pretrained(tokenizer_path)
+
+
+def _encode(texts: list[str]) -> list[list[int]]:
+    return _TOKENIZER(texts, add_special_tokens=False)["input_ids"]
+
+
+def token_dtype(vocab_size: int):
+    return np.uint16 if vocab_size <= 65535 else np.uint32
+
+
+class Packer:
+    """Greedy back-to-back packing; a document that does not fit continues in the next sequence.
+
+    With boundaries="reset", position ids restart at 0 at every document start and at every
+    sequence start (a continued document is a new segment there).
+    """
+
+    def __init__(self, seq_len: int, eos: int, boundaries: str):
+        if boundaries not in BOUNDARIES:
+            raise ValueError(f"boundaries must be one of {BOUNDARIES}, got {boundaries!r}")
+        self.seq_len, self.eos, self.boundaries = seq_len, eos, boundaries
+        self.tokens: list[int] = []
+        self.starts: list[bool] = []
+
+    def add(self, ids: list[int]) -> None:
+        doc = ids + [self.eos]
+        self.tokens.extend(doc)
+        self.starts.append(True)
+        self.starts.extend([False] * (len(doc) - 1))
+
+    def full_sequences(self, final: bool = False) -> tuple[np.ndarray, np.ndarray, int]:
+        """Cut off the complete sequences (and, at the end, the padded last one)."""
+        L = self.seq_len
+        n = len(self.tokens) // L
+        pad = 0
+        if final and len(self.tokens) > n * L:
+            pad = (n + 1) * L - len(self.tokens)
+            self.tokens.extend([self.eos] * pad)
+            self.starts.extend([True] + [False] * (pad - 1))  # padding is its own segment
+            n += 1
+        take = n * L
+        toks = np.asarray(self.tokens[:take], dtype=np.int64).reshape(n, L)
+        idx = np.arange(L)
+        if self.boundaries == "reset":
+            starts = np.asarray(self.starts[:take], dtype=bool).reshape(n, L)
+            starts[:, 0] = True
+            last_start = np.maximum.accumulate(np.where(starts, idx, 0), axis=1)
+            pos = idx - last_start
+        else:
+            pos = np.broadcast_to(idx, (n, L))
+        del self.tokens[:take]
+        del self.starts[:take]
+        return toks, pos, pad
+
+
+def _write_shard(
+    out: Path, index: int, toks: np.ndarray, pos: np.ndarray, meta: dict, dtype
+) -> None:
+    stem = out / f"shard-{index:05d}"
+    tmp = out / f".shard-{index:05d}.tmp"
+    toks.astype(dtype).tofile(f"{tmp}.tokens")
+    pos.astype(np.uint16 if toks.shape[1] <= 65536 else np.uint32).tofile(f"{tmp}.positions")
+    Path(f"{tmp}.json").write_text(json.dumps(meta))
+    os.replace(f"{tmp}.tokens", f"{stem}.tokens")
+    os.replace(f"{tmp}.positions", f"{stem}.positions")
+    os.replace(
+        f"{tmp}.json", f"{stem}.json"
+    )  # last: a shard counts as finished once its json exists
+
+
+def pack(
+    corpus: str | Path, out_dir: str | Path, tokenizer_path: str, cfg: PackConfig, progress=None
+) -> dict:
+    """Tokenize and pack `corpus` into `out_dir`; finished shards are skipped. Returns totals."""
+    from transformers import AutoTokenizer
+
+    if cfg.seq_len < 8:
+        raise ValueError(f"seq_len must be >= 8, got {cfg.seq_len}")
+    corpus, out = Path(corpus), Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tok = AutoTokenizer.from_pretrained(tokenizer_path)
+    eos = tok.eos_token_id
+    if eos is None:
+        raise ValueError(f"tokenizer {tokenizer_path} has no EOS token to separate documents")
+    dtype = token_dtype(len(tok))
+    totals = {
+        "shards": 0,
+        "skipped_shards": 0,
+        "documents": 0,
+        "sequences": 0,
+        "tokens": 0,
+        "padding": 0,
+    }
+    texts = iter_texts(corpus, cfg.text_field)
+    ctx = get_context("spawn")
+    with ctx.Pool(cfg.workers, initializer=_init_worker, initargs=(tokenizer_path,)) as pool:
+        index = 0
+        while True:
+            docs = list(islice(texts, cfg.docs_per_shard))
+            if not docs:
+                break
+            if (out / f"shard-{index:05d}.json").exists():
+                totals["skipped_shards"] += 1
+                index += 1
+                continue
+            packer = Packer(cfg.seq_len, eos, cfg.boundaries)
+            batches = [docs[i : i + cfg.batch_docs] for i in range(0, len(docs), cfg.batch_docs)]
+            seqs_t, seqs_p = [], []
+            for ids in pool.imap(_encode, batches):  # in order: shards are deterministic
+                for doc in ids:
+                    packer.add(doc)
+                t, p, _ = packer.full_sequences()
+                if len(t):
+                    seqs_t.append(t)
+                    seqs_p.append(p)
+                if progress:
+                    progress(sum(len(d) for d in ids))
+            t, p, pad = packer.full_sequences(final=True)
+            seqs_t.append(t)
+            seqs_p.append(p)
+            toks, pos = np.concatenate(seqs_t), np.concatenate(seqs_p)
+            real = int(toks.size - pad)
+            meta = {
+                "sequences": int(toks.shape[0]),
+                "seq_len": cfg.seq_len,
+                "documents": len(docs),
+                "tokens": real,
+                "padding": pad,
+                "dtype": np.dtype(dtype).name,
+                "boundaries": cfg.boundaries,
+                "eos": eos,
+            }
+            _write_shard(out, index, toks, pos, meta, dtype)
+            for k in ("documents", "sequences", "tokens", "padding"):
+                totals[k] += meta[k]
+            totals["shards"] += 1
+            index += 1
+    totals["packing_efficiency"] = totals["tokens"] / max(1, totals["tokens"] + totals["padding"])
+    (out / "pack.json").write_text(
+        json.dumps(
+            {
+                **totals,
+                "seq_len": cfg.seq_len,
+                "boundaries": cfg.boundaries,
+                "tokenizer": tokenizer_path,
+            },
+            indent=2,
+        )
+    )
+    return totals
+
+
+class PackedDataset:
+    """Packed shards read by memory map: `ds[i]` is one sequence, nothing is loaded whole."""
+
+    def __init__(self, directory: str | Path):
+        d = Path(directory)
+        metas = sorted(d.glob("shard-*.json"))
+        if not metas:
+            raise ValueError(
+                f"{d}: no packed shards (shard-*.json); run python -m distill.pack first"
+            )
+        self.shards = []
+        for m in metas:
+            meta = json.loads(m.read_text())
+            stem = str(m)[: -len(".json")]
+            shape = (meta["sequences"], meta["seq_len"])
+            toks = np.memmap(f"{stem}.tokens", dtype=meta["dtype"], mode="r", shape=shape)
+            pos_dtype = np.uint16 if meta["seq_len"] <= 65536 else np.uint32
+            pos = np.memmap(f"{stem}.positions", dtype=pos_dtype, mode="r", shape=shape)
+            self.shards.append((toks, pos))
+        self.offsets = np.cumsum([0] + [t.shape[0] for t, _ in self.shards])
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    def __getitem__(self, i: int) -> dict:
+        import torch
+
+        s = int(np.searchsorted(self.offsets, i, side="right") - 1)
+        toks, pos = self.shards[s]
+        j = i - int(self.offsets[s])
+        ids = torch.from_numpy(np.asarray(toks[j], dtype=np.int64))
+        return {
+            "input_ids": ids,
+            "position_ids": torch.from_numpy(np.asarray(pos[j], dtype=np.int64)),
+            "labels": ids.clone(),
+        }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("corpus")
+    ap.add_argument("out_dir")
+    ap.add_argument(
+        "--tokenizer", default="smollm2_135m", help="a model recipe name, hub name or folder"
+    )
+    ap.add_argument("--seq-len", type=int, default=2048)
+    ap.add_argument("--boundaries", choices=BOUNDARIES, default="reset")
+    ap.add_argument("--docs-per-shard", type=int, default=50_000)
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    args = ap.parse_args()
+    from tqdm import tqdm
+
+    from rollout.models import prepare
+
+    cfg = PackConfig(
+        seq_len=args.seq_len,
+        boundaries=args.boundaries,
+        docs_per_shard=args.docs_per_shard,
+        workers=args.workers,
+    )
+    with tqdm(unit="tok", unit_scale=True, desc="pack", file=sys.stderr) as bar:
+        totals = pack(args.corpus, args.out_dir, prepare(args.tokenizer), cfg, progress=bar.update)
+    print(json.dumps(totals, indent=2))
+
+
+if __name__ == "__main__":
+    main()
