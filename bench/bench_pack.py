@@ -81,17 +81,27 @@ def main() -> None:
 
         base1, ntok = baseline()
         cores = min(args.workers, os.cpu_count() or 1)
+        marks: list[tuple[float, int]] = []  # (time, tokens so far) after each batch
+
+        def progress(n: int) -> None:
+            marks.append((time.perf_counter(), (marks[-1][1] if marks else 0) + n))
+
         t = time.perf_counter()
         totals = pack(
             src,
             Path(d) / "packed",
             tok_path,
             PackConfig(seq_len=args.seq_len, docs_per_shard=5000, workers=args.workers),
+            progress=progress,
         )
         pack_s = time.perf_counter() - t
         base2, _ = baseline()
     baseline_per_core = (base1 + base2) / 2
-    ours_per_core = totals["tokens"] / pack_s / cores
+    # Steady state: from the first finished batch to the end (worker start-up, ~3 s of spawning and
+    # importing transformers per worker, is paid once per job and reported apart).
+    (t_first, tok_first), t_end = marks[0], t + pack_s
+    ours_per_core = (totals["tokens"] - tok_first) / (t_end - t_first) / cores
+    startup_s = t_first - t
     ratio = ours_per_core / baseline_per_core
     hours_60b = 60e9 / (ours_per_core * 64) / 3600
     res = {
@@ -106,7 +116,9 @@ def main() -> None:
         "ratio": round(ratio, 3),
         "packing_efficiency": round(totals["packing_efficiency"], 5),
         "hours_for_60B_tokens_on_64_cores": round(hours_60b, 2),
-        "pack_seconds_including_worker_startup": round(pack_s, 2),
+        "pack_seconds_total": round(pack_s, 2),
+        "worker_startup_and_first_batch_s": round(startup_s, 2),
+        "pack_tokens_per_s_per_core_including_startup": round(totals["tokens"] / pack_s / cores),
     }
     print(
         f"corpus: {args.docs} documents, {totals['tokens']:,} tokens (+{totals['padding']} padding), seq_len {args.seq_len}"
@@ -116,6 +128,9 @@ def main() -> None:
     )
     print(
         f"distill.pack, {args.workers} workers on {cores} cores: {ours_per_core:,.0f} tokens/s per core, ratio {ratio:.3f} (target >= 0.8)"
+    )
+    print(
+        f"  (including worker start-up, {startup_s:.1f} s once per job: {totals['tokens'] / pack_s / cores:,.0f} tokens/s per core)"
     )
     print(f"packing efficiency {totals['packing_efficiency']:.5f} (target >= 0.995)")
     print(f"60B tokens on 64 cores at this rate: {hours_60b:.2f} hours")

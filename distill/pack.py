@@ -20,7 +20,7 @@ import os
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from itertools import islice
+from itertools import chain, islice
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -39,35 +39,50 @@ class PackConfig:
     text_field: str = "text"
 
 
-def iter_texts(path: Path, text_field: str) -> Iterator[str]:
-    """Texts from a JSONL file, one at a time; bad lines name the file and line."""
+def iter_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(line number, raw line) of a JSONL file, one at a time: parsing happens in the workers."""
     with path.open(encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                yield json.loads(line)[text_field]
-            except (json.JSONDecodeError, KeyError, TypeError) as e:
-                raise ValueError(
-                    f"{path}:{lineno}: expected a JSON object with a {text_field!r} string ({e})"
-                ) from e
+            if line.strip():
+                yield lineno, line
 
 
 _TOKENIZER = None
+_CTX: dict = {}
 
 
-def _init_worker(tokenizer_path: str) -> None:
+def _init_worker(tokenizer_path: str, text_field: str, source: str) -> None:
     global _TOKENIZER
-    os.environ["TOKENIZERS_PARALLELISM"] = (
-        "false"  # one core per worker: the pool is the parallelism
-    )
+    # One core per worker: the pool is the parallelism.
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
     from transformers import AutoTokenizer
 
     _TOKENIZER = AutoTokenizer.from_pretrained(tokenizer_path)
+    _CTX.update(text_field=text_field, source=source, eos=_TOKENIZER.eos_token_id)
 
 
-def _encode(texts: list[str]) -> list[list[int]]:
-    return _TOKENIZER(texts, add_special_tokens=False)["input_ids"]
+def _encode(batch: list[tuple[int, str]]) -> tuple[np.ndarray, np.ndarray]:
+    """Parse and tokenize a batch of lines: (all tokens with EOS after each document, lengths).
+
+    Arrays, not lists, cross the process boundary: pickling millions of ints is the slow part.
+    """
+    field, texts = _CTX["text_field"], []
+    for lineno, line in batch:
+        try:
+            texts.append(json.loads(line)[field])
+        except (json.JSONDecodeError, KeyError, TypeError) as e:
+            raise ValueError(
+                f"{_CTX['source']}:{lineno}: expected a JSON object with a {field!r} string ({e})"
+            ) from None
+    ids = _TOKENIZER(texts, add_special_tokens=False)["input_ids"]
+    lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids)) + 1
+    flat = np.empty(int(lengths.sum()), dtype=np.int32)
+    ends = np.cumsum(lengths)
+    flat[ends - 1] = _CTX["eos"]
+    mask = np.ones(len(flat), dtype=bool)
+    mask[ends - 1] = False
+    flat[mask] = np.fromiter(chain.from_iterable(ids), dtype=np.int32, count=int(mask.sum()))
+    return flat, lengths
 
 
 def token_dtype(vocab_size: int):
@@ -85,14 +100,20 @@ class Packer:
         if boundaries not in BOUNDARIES:
             raise ValueError(f"boundaries must be one of {BOUNDARIES}, got {boundaries!r}")
         self.seq_len, self.eos, self.boundaries = seq_len, eos, boundaries
-        self.tokens: list[int] = []
-        self.starts: list[bool] = []
+        self.tokens = np.empty(0, dtype=np.int64)
+        self.starts = np.empty(0, dtype=bool)
+
+    def add_many(self, flat: np.ndarray, lengths: np.ndarray) -> None:
+        """Documents already followed by EOS, laid end to end, with their lengths."""
+        starts = np.zeros(len(flat), dtype=bool)
+        starts[np.cumsum(lengths) - lengths] = True
+        self.tokens = np.concatenate([self.tokens, flat.astype(np.int64, copy=False)])
+        self.starts = np.concatenate([self.starts, starts])
 
     def add(self, ids: list[int]) -> None:
-        doc = ids + [self.eos]
-        self.tokens.extend(doc)
-        self.starts.append(True)
-        self.starts.extend([False] * (len(doc) - 1))
+        self.add_many(
+            np.asarray(list(ids) + [self.eos], dtype=np.int64), np.asarray([len(ids) + 1])
+        )
 
     def full_sequences(self, final: bool = False) -> tuple[np.ndarray, np.ndarray, int]:
         """Cut off the complete sequences (and, at the end, the padded last one)."""
@@ -101,21 +122,21 @@ class Packer:
         pad = 0
         if final and len(self.tokens) > n * L:
             pad = (n + 1) * L - len(self.tokens)
-            self.tokens.extend([self.eos] * pad)
-            self.starts.extend([True] + [False] * (pad - 1))  # padding is its own segment
+            fill_s = np.zeros(pad, dtype=bool)
+            fill_s[0] = True  # padding is its own segment
+            self.tokens = np.concatenate([self.tokens, np.full(pad, self.eos, dtype=np.int64)])
+            self.starts = np.concatenate([self.starts, fill_s])
             n += 1
         take = n * L
-        toks = np.asarray(self.tokens[:take], dtype=np.int64).reshape(n, L)
+        toks = self.tokens[:take].reshape(n, L)
         idx = np.arange(L)
         if self.boundaries == "reset":
-            starts = np.asarray(self.starts[:take], dtype=bool).reshape(n, L)
+            starts = self.starts[:take].reshape(n, L).copy()
             starts[:, 0] = True
-            last_start = np.maximum.accumulate(np.where(starts, idx, 0), axis=1)
-            pos = idx - last_start
+            pos = idx - np.maximum.accumulate(np.where(starts, idx, 0), axis=1)
         else:
             pos = np.broadcast_to(idx, (n, L))
-        del self.tokens[:take]
-        del self.starts[:take]
+        self.tokens, self.starts = self.tokens[take:], self.starts[take:]
         return toks, pos, pad
 
 
@@ -149,6 +170,7 @@ def pack(
     if eos is None:
         raise ValueError(f"tokenizer {tokenizer_path} has no EOS token to separate documents")
     dtype = token_dtype(len(tok))
+    del tok
     totals = {
         "shards": 0,
         "skipped_shards": 0,
@@ -157,12 +179,13 @@ def pack(
         "tokens": 0,
         "padding": 0,
     }
-    texts = iter_texts(corpus, cfg.text_field)
+    lines = iter_lines(corpus)
     ctx = get_context("spawn")
-    with ctx.Pool(cfg.workers, initializer=_init_worker, initargs=(tokenizer_path,)) as pool:
+    init = (tokenizer_path, cfg.text_field, str(corpus))
+    with ctx.Pool(cfg.workers, initializer=_init_worker, initargs=init) as pool:
         index = 0
         while True:
-            docs = list(islice(texts, cfg.docs_per_shard))
+            docs = list(islice(lines, cfg.docs_per_shard))
             if not docs:
                 break
             if (out / f"shard-{index:05d}.json").exists():
@@ -172,15 +195,14 @@ def pack(
             packer = Packer(cfg.seq_len, eos, cfg.boundaries)
             batches = [docs[i : i + cfg.batch_docs] for i in range(0, len(docs), cfg.batch_docs)]
             seqs_t, seqs_p = [], []
-            for ids in pool.imap(_encode, batches):  # in order: shards are deterministic
-                for doc in ids:
-                    packer.add(doc)
+            for flat, lengths in pool.imap(_encode, batches):  # in order: shards are deterministic
+                packer.add_many(flat, lengths)
                 t, p, _ = packer.full_sequences()
                 if len(t):
                     seqs_t.append(t)
                     seqs_p.append(p)
                 if progress:
-                    progress(sum(len(d) for d in ids))
+                    progress(len(flat))
             t, p, pad = packer.full_sequences(final=True)
             seqs_t.append(t)
             seqs_p.append(p)
