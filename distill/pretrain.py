@@ -1,0 +1,261 @@
+"""rd-pretrain: stage 1, distill pretraining: a causal-LM pass over verified chain-of-thought.
+
+    rd-pretrain                                          # run_dir/curate/pretrain.jsonl -> run_dir/pretrain/final
+    rd-pretrain trainer.max_steps=200 trainer.learning_rate=1e-4 pack.seq_len=1024
+    rd-pretrain lr_rule.enabled=true lr_rule.B=0.03      # peak LR from the token budget: B * D^-0.32
+    accelerate launch --config_file conf/accelerate/zero3.yaml -m distill.pretrain run_dir=...
+
+Reads the corpus that rd-curate wrote, packs it once into memory-mapped shards
+(run_dir/pretrain/packed, see distill/pack.py; position ids restart at every document so attention
+never crosses documents), and trains with transformers' Trainer, whose arguments pass through
+`trainer.*` unchanged. Checkpoints go to run_dir/pretrain/checkpoint-*; a re-run after a kill resumes
+from the newest one and continues the same data order. The final model lands in
+run_dir/pretrain/final. Tokens per second (and model FLOPs utilisation on GPU) are logged through the
+trainer's own `report_to`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra.core.config_store import ConfigStore
+from omegaconf import OmegaConf
+
+from distill.pack import PackConfig
+from rollout.generate import ModelConfig
+
+
+@dataclass
+class LRRule:
+    """Peak learning rate from the token budget D: LR*(D) = B * D^exponent (the reference's rule)."""
+
+    enabled: bool = False
+    B: float | None = None  # fitted constant of the rule; required when enabled
+    exponent: float = -0.32
+    tokens: float | None = None  # D; None: the tokens this run will see (steps x batch x seq_len)
+
+
+@dataclass
+class PretrainConfig:
+    run_dir: str = "runs/demo"
+    corpus: str | None = None  # JSONL with "text"; None: run_dir/curate/pretrain.jsonl
+    model: ModelConfig = field(default_factory=ModelConfig)
+    # Build a fresh model from a config instead of loading weights (tests, ablations), e.g.
+    # {model_type: llama, hidden_size: 32, num_hidden_layers: 2, ...}; the tokenizer comes from model.path.
+    init_config: dict[str, Any] = field(default_factory=dict)  # empty: load model.path
+    pack: PackConfig = field(default_factory=PackConfig)
+    lr_rule: LRRule = field(default_factory=LRRule)
+    mfu_peak_tflops: float | None = None  # the GPU's peak (e.g. 989 for H100 bf16); None: no MFU
+    trainer: dict[str, Any] = field(default_factory=dict)  # transformers.TrainingArguments fields
+    seed: int = 0
+
+
+ConfigStore.instance().store(name="pretrain_schema", node=PretrainConfig)
+
+
+def peak_lr(rule: LRRule, tokens: float) -> float:
+    if rule.B is None or rule.B <= 0:
+        raise ValueError(
+            "lr_rule.enabled=true needs lr_rule.B > 0 (the rule's fitted constant), e.g. lr_rule.B=0.03"
+        )
+    if tokens <= 0:
+        raise ValueError(f"lr_rule: the token budget must be > 0, got {tokens}")
+    return rule.B * tokens**rule.exponent
+
+
+def collate(batch: list[dict]) -> dict:
+    import torch
+
+    return {k: torch.stack([b[k] for b in batch]) for k in ("input_ids", "position_ids", "labels")}
+
+
+def throughput_callback(seq_len: int, n_params: int, peak_tflops: float | None):
+    """Adds tokens/s (and MFU when a peak is given and a GPU runs) to every log the trainer writes."""
+    from transformers import TrainerCallback
+
+    class Throughput(TrainerCallback):
+        def __init__(self):
+            self.t, self.step = None, 0
+
+        def on_log(self, args, state, control, logs=None, **kw):
+            now = time.perf_counter()
+            if logs is not None and self.t is not None and state.global_step > self.step:
+                steps = state.global_step - self.step
+                tokens = (
+                    steps
+                    * args.per_device_train_batch_size
+                    * args.gradient_accumulation_steps
+                    * args.world_size
+                    * seq_len
+                )
+                tps = tokens / (now - self.t)
+                logs["tokens_per_s"] = round(tps, 1)
+                import torch
+
+                if peak_tflops and torch.cuda.is_available():
+                    logs["mfu"] = round(
+                        6 * n_params * tps / (peak_tflops * 1e12 * args.world_size), 4
+                    )
+            self.t, self.step = now, state.global_step
+
+        def on_train_begin(self, args, state, control, **kw):
+            self.t, self.step = time.perf_counter(), state.global_step
+
+    return Throughput()
+
+
+def last_checkpoint(out: Path) -> str | None:
+    ckpts = sorted(
+        out.glob("checkpoint-*"),
+        key=lambda p: int(p.name.split("-")[-1]) if p.name.split("-")[-1].isdigit() else -1,
+    )
+    ckpts = [c for c in ckpts if (c / "trainer_state.json").exists()]
+    return str(ckpts[-1]) if ckpts else None
+
+
+def build_model(cfg: PretrainConfig, model_path: str):
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    if cfg.init_config:
+        conf = dict(cfg.init_config)
+        model_type = conf.pop("model_type", None)
+        if not model_type:
+            raise ValueError("init_config needs model_type (e.g. llama)")
+        torch.manual_seed(cfg.seed)
+        return AutoModelForCausalLM.from_config(AutoConfig.for_model(model_type, **conf))
+    return AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
+
+
+def run(cfg: PretrainConfig) -> dict[str, Any]:
+    from transformers import AutoTokenizer, Trainer, TrainingArguments
+
+    from distill.pack import PackedDataset, pack
+    from rollout.models import prepare
+    from rollout.store import write_json_atomic
+
+    # Check the config and find the inputs.
+    out = Path(cfg.run_dir) / "pretrain"
+    final = out / "final"
+    if (final / "config.json").exists() and (out / "summary.json").exists():
+        print(f"rd-pretrain: {final} exists; nothing to do (delete it to train again)")
+        return json.loads((out / "summary.json").read_text())
+    corpus = Path(cfg.corpus) if cfg.corpus else Path(cfg.run_dir) / "curate" / "pretrain.jsonl"
+    if not corpus.exists():
+        raise ValueError(
+            f"no corpus at {corpus}: run rd-curate run_dir={cfg.run_dir} first, or set corpus=<a JSONL with a text field>"
+        )
+    bad = sorted(set(cfg.trainer) & {"output_dir"})
+    if bad:
+        raise ValueError(f"trainer.{bad[0]} is set by rd-pretrain (run_dir/pretrain); remove it")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.structured(cfg)))
+
+    # Load data: pack the corpus once (restartable per shard), then read it by memory map.
+    model_path = prepare(cfg.model.path)
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    totals = pack(corpus, out / "packed", model_path, cfg.pack)
+    dataset = PackedDataset(out / "packed")
+
+    # Build the model and the trainer.
+    model = build_model(cfg, model_path)
+    targs: dict[str, Any] = {
+        "report_to": "none",
+        "save_strategy": "steps",
+        "logging_steps": 10,
+        "seed": cfg.seed,
+        **cfg.trainer,
+    }
+    targs.setdefault("use_cpu", not __import__("torch").cuda.is_available())
+    targs.setdefault("bf16", False)
+    if cfg.lr_rule.enabled:
+        world = int(__import__("os").environ.get("WORLD_SIZE", 1))
+        steps = targs.get("max_steps") or math.ceil(
+            len(dataset)
+            * targs.get("num_train_epochs", 1)
+            / (
+                targs.get("per_device_train_batch_size", 8)
+                * world
+                * targs.get("gradient_accumulation_steps", 1)
+            )
+        )
+        tokens = (
+            cfg.lr_rule.tokens
+            or steps
+            * targs.get("per_device_train_batch_size", 8)
+            * world
+            * targs.get("gradient_accumulation_steps", 1)
+            * cfg.pack.seq_len
+        )
+        targs["learning_rate"] = peak_lr(cfg.lr_rule, tokens)
+        print(
+            f"rd-pretrain: peak learning rate {targs['learning_rate']:.3e} from {tokens:.3e} tokens (B={cfg.lr_rule.B}, exponent {cfg.lr_rule.exponent})"
+        )
+    try:
+        args = TrainingArguments(output_dir=str(out), **targs)
+    except TypeError as e:
+        raise ValueError(
+            f"trainer.* is passed to transformers.TrainingArguments, which rejected it: {e}"
+        ) from e
+    n_params = sum(p.numel() for p in model.parameters())
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        data_collator=collate,
+        callbacks=[throughput_callback(cfg.pack.seq_len, n_params, cfg.mfu_peak_tflops)],
+    )
+
+    # Train (resuming from the newest checkpoint), save.
+    resume = last_checkpoint(out)
+    if resume:
+        print(f"rd-pretrain: resuming from {resume}", file=sys.stderr)
+    t0 = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=resume)
+    seconds = time.perf_counter() - t0
+    trainer.save_model(str(final))
+    tokenizer.save_pretrained(str(final))
+    logged = [(h["step"], h["loss"]) for h in trainer.state.log_history if "loss" in h]
+    losses = [loss for _, loss in logged]
+    summary = {
+        "steps": trainer.state.global_step,
+        "train_loss": result.training_loss,
+        "first_loss": losses[0] if losses else None,
+        "last_loss": losses[-1] if losses else None,
+        "sequences": len(dataset),
+        "corpus_tokens": totals["tokens"],
+        "packing_efficiency": totals["packing_efficiency"],
+        "seconds": round(seconds, 1),
+        "resumed_from": resume,
+        "loss_by_step": logged,
+        "learning_rate": args.learning_rate,
+        "final": str(final),
+    }
+    write_json_atomic(out / "summary.json", summary)
+    print(json.dumps(summary, indent=2))
+    return summary
+
+
+@hydra.main(config_path="pkg://conf", config_name="pretrain", version_base="1.3")
+def _hydra_main(cfg) -> None:
+    typed: PretrainConfig = OmegaConf.to_object(cfg)  # type: ignore[assignment]
+    try:
+        run(typed)
+    except ValueError as e:
+        print(f"rd-pretrain: error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+def main() -> None:
+    _hydra_main()
+
+
+if __name__ == "__main__":
+    main()

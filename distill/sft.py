@@ -1,0 +1,167 @@
+"""rd-sft: stage 2, supervised fine-tuning on the curated set, with TRL's SFTTrainer.
+
+    rd-sft                                         # run_dir/curate/sft.jsonl, from run_dir/pretrain/final
+    rd-sft init_from=base trainer.max_steps=50 trainer.packing=true
+    accelerate launch --config_file conf/accelerate/zero2.yaml -m distill.sft run_dir=...
+
+Starts from the stage-1 checkpoint (or the base model with init_from=base). Examples are chat
+messages; the model's training template (distill/templates.py) renders them exactly as generation
+does, with generation markers so that only the assistant turn is trained on: its think block, its
+answer and its end-of-turn token, never the prompt or the system text. `trainer.*` is passed to
+trl.SFTConfig unchanged (packing, padding_free, max_length, learning_rate, ...).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra.core.config_store import ConfigStore
+from omegaconf import OmegaConf
+
+from rollout.generate import ModelConfig
+
+INIT_FROM = ("pretrain", "base")
+
+
+@dataclass
+class SFTStageConfig:
+    run_dir: str = "runs/demo"
+    data: str | None = None  # JSONL with "messages"; None: run_dir/curate/sft.jsonl
+    init_from: str = "pretrain"  # "pretrain": run_dir/pretrain/final; "base": model.path
+    model: ModelConfig = field(default_factory=ModelConfig)
+    trainer: dict[str, Any] = field(default_factory=dict)  # trl.SFTConfig fields
+    seed: int = 0
+
+
+ConfigStore.instance().store(name="sft_schema", node=SFTStageConfig)
+
+
+def load_messages(path: Path) -> list[dict]:
+    rows = []
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            msgs = row["messages"]
+            if not msgs or msgs[-1]["role"] != "assistant":
+                raise ValueError("the last message must be the assistant's")
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+            raise ValueError(
+                f'{path}:{lineno}: expected {{"messages": [..., {{"role": "assistant", ...}}]}} ({e})'
+            ) from e
+        rows.append({"messages": msgs})
+    if not rows:
+        raise ValueError(f"{path}: no examples")
+    return rows
+
+
+def build_trainer(cfg: SFTStageConfig, model_path: str, rows: list[dict], output_dir: Path):
+    """The SFTTrainer, with the training template set and assistant-only loss on."""
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import SFTConfig, SFTTrainer
+
+    from distill.templates import training_template
+
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    tokenizer.chat_template = training_template(tokenizer)
+    targs: dict[str, Any] = {
+        "report_to": "none",
+        "seed": cfg.seed,
+        "assistant_only_loss": True,
+        **cfg.trainer,
+    }
+    targs.setdefault("use_cpu", not torch.cuda.is_available())
+    targs.setdefault("bf16", False)
+    try:
+        args = SFTConfig(output_dir=str(output_dir), **targs)
+    except TypeError as e:
+        raise ValueError(f"trainer.* is passed to trl.SFTConfig, which rejected it: {e}") from e
+    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
+    return SFTTrainer(
+        model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer
+    )
+
+
+def run(cfg: SFTStageConfig) -> dict[str, Any]:
+    from rollout.models import prepare
+    from rollout.store import write_json_atomic
+
+    # Check the config and find the inputs.
+    if cfg.init_from not in INIT_FROM:
+        raise ValueError(f"init_from must be one of {INIT_FROM}, got {cfg.init_from!r}")
+    out = Path(cfg.run_dir) / "sft"
+    final = out / "final"
+    if (final / "config.json").exists() and (out / "summary.json").exists():
+        print(f"rd-sft: {final} exists; nothing to do (delete it to train again)")
+        return json.loads((out / "summary.json").read_text())
+    data = Path(cfg.data) if cfg.data else Path(cfg.run_dir) / "curate" / "sft.jsonl"
+    if not data.exists():
+        raise ValueError(
+            f"no SFT set at {data}: run rd-curate run_dir={cfg.run_dir} first, or set data=<JSONL with messages>"
+        )
+    if cfg.init_from == "pretrain":
+        start = Path(cfg.run_dir) / "pretrain" / "final"
+        if not (start / "config.json").exists():
+            raise ValueError(
+                f"no stage-1 checkpoint at {start}: run rd-pretrain first, or init_from=base"
+            )
+        model_path = str(start)
+    else:
+        model_path = prepare(cfg.model.path)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.structured(cfg)))
+
+    # Load data, build the trainer, train (resuming from the newest checkpoint), save.
+    from distill.pretrain import last_checkpoint
+
+    trainer = build_trainer(cfg, model_path, load_messages(data), out)
+    resume = last_checkpoint(out)
+    t0 = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=resume)
+    seconds = time.perf_counter() - t0
+    trainer.save_model(str(final))
+    trainer.processing_class.save_pretrained(str(final))
+    logged = [(h["step"], h["loss"]) for h in trainer.state.log_history if "loss" in h]
+    losses = [loss for _, loss in logged]
+    summary = {
+        "steps": trainer.state.global_step,
+        "train_loss": result.training_loss,
+        "first_loss": losses[0] if losses else None,
+        "last_loss": losses[-1] if losses else None,
+        "examples": len(trainer.train_dataset),
+        "init_from": model_path,
+        "seconds": round(seconds, 1),
+        "resumed_from": resume,
+        "loss_by_step": logged,
+        "final": str(final),
+    }
+    write_json_atomic(out / "summary.json", summary)
+    print(json.dumps(summary, indent=2))
+    return summary
+
+
+@hydra.main(config_path="pkg://conf", config_name="sft", version_base="1.3")
+def _hydra_main(cfg) -> None:
+    typed: SFTStageConfig = OmegaConf.to_object(cfg)  # type: ignore[assignment]
+    try:
+        run(typed)
+    except ValueError as e:
+        print(f"rd-sft: error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+def main() -> None:
+    _hydra_main()
+
+
+if __name__ == "__main__":
+    main()
