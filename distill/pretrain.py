@@ -161,7 +161,12 @@ def run(cfg: PretrainConfig) -> dict[str, Any]:
     # Load data: pack the corpus once (restartable per shard), then read it by memory map.
     model_path = prepare(cfg.model.path)
     tokenizer = AutoTokenizer.from_pretrained(model_path)
-    totals = pack(corpus, out / "packed", model_path, cfg.pack)
+    from accelerate import PartialState
+
+    # Under torchrun/accelerate every rank runs this: rank 0 packs, the others wait and then read.
+    state = PartialState()
+    with state.main_process_first():
+        totals = pack(corpus, out / "packed", model_path, cfg.pack)
     dataset = PackedDataset(out / "packed")
 
     # Build the model and the trainer.
@@ -221,6 +226,8 @@ def run(cfg: PretrainConfig) -> dict[str, Any]:
     result = trainer.train(resume_from_checkpoint=resume)
     seconds = time.perf_counter() - t0
     trainer.save_model(str(final))
+    if not trainer.is_world_process_zero():
+        return {"steps": trainer.state.global_step}
     tokenizer.save_pretrained(str(final))
     logged = [(h["step"], h["loss"]) for h in trainer.state.log_history if "loss" in h]
     losses = [loss for _, loss in logged]
@@ -236,6 +243,7 @@ def run(cfg: PretrainConfig) -> dict[str, Any]:
         "resumed_from": resume,
         "loss_by_step": logged,
         "learning_rate": args.learning_rate,
+        "world_size": args.world_size,
         "final": str(final),
     }
     write_json_atomic(out / "summary.json", summary)

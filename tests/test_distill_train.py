@@ -242,3 +242,45 @@ def test_sigkill_then_resume_continues_the_same_data_order_and_loss(smollm2_path
         resumed,
         ref,
     )
+
+
+def test_two_process_data_parallel_on_cpu_with_gloo(smollm2_path, tmp_path):
+    """torchrun, 2 ranks on CPU: rank 0 packs while the other waits, then DDP trains and rank 0 saves."""
+    corpus = write_corpus(tmp_path / "corpus.jsonl", 40)
+    run_dir = tmp_path / "ddp"
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        str(29600 + os.getpid() % 300),
+        "-m",
+        "distill.pretrain",
+        *cli(run_dir, smollm2_path, corpus)[3:],
+        "trainer.max_steps=3",
+    ]
+    out = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=900, env={**os.environ, "HF_HUB_OFFLINE": "1"}
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    summary = json.loads((run_dir / "pretrain" / "summary.json").read_text())
+    assert summary["world_size"] == 2 and summary["steps"] == 3
+    assert (run_dir / "pretrain" / "final" / "model.safetensors").exists()
+
+
+def test_shipped_accelerate_configs_name_their_strategy():
+    import yaml
+
+    root = __import__("pathlib").Path(__file__).resolve().parents[1] / "conf" / "accelerate"
+    cfgs = {p.stem: yaml.safe_load(p.read_text()) for p in root.glob("*.yaml")}
+    assert (
+        cfgs["zero2"]["deepspeed_config"]["zero_stage"] == 2
+        and cfgs["zero3"]["deepspeed_config"]["zero_stage"] == 3
+    )
+    assert cfgs["fsdp"]["distributed_type"] == "FSDP"
+    assert all(
+        c["compute_environment"] == "LOCAL_MACHINE" and c["num_processes"] >= 1
+        for c in cfgs.values()
+    )
