@@ -46,6 +46,9 @@ PRIMARY = sorted(p.stem for p in (ROOT / "conf").glob("*.yaml"))
 
 
 def _register_schemas():
+    import distill.curate  # noqa: F401
+    import distill.pretrain  # noqa: F401
+    import distill.sft  # noqa: F401
     import rollout.generate  # noqa: F401
     import verifiers.cli  # noqa: F401
 

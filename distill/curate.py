@@ -1,0 +1,838 @@
+"""rd-curate: turn the rollout store into the distill pretraining corpus and the curated SFT set.
+
+    rd-curate                                          # runs/demo/rollout -> runs/demo/curate
+    rd-curate run_dir=runs/demo sft.max_tokens=1024 sft.min_pass_rate=0.1 sft.direct_share=0.3
+    rd-curate '++sft.mixture={synthetic: 2, numina: 1}' sft.max_examples=200000 seed=1
+    python -m distill.curate run_dir=runs/demo         # the same without the installed entry point
+
+Outputs under run_dir/curate/:
+  pretrain.jsonl   {"text", "problem_id", "rollout_id"}: every verified-correct rollout, rendered as a
+                   training conversation with the model's training template; exact duplicates
+                   removed, at most pretrain.per_problem_cap per problem.
+  sft.jsonl        {"messages", "problem_id", "rollout_id", "source", "difficulty", "mode",
+                   "num_tokens"}: correct rollouts selected by decontamination, pass rate, length,
+                   exact and near (MinHash LSH) duplicates, a cap per problem and a source mixture,
+                   then formatted for the hybrid mode ("think" keeps a <think> block, "direct" has an
+                   empty one) with a /think or /no_think switch on the user turn.
+  report.json, report.md   what every step kept and dropped and why, tokens, the decontamination
+                   removals (problem, eval set, matched n-gram) and the eval sets that were skipped.
+  lengths.png      completion token lengths of the SFT set, think vs direct.
+  summary.json, config.yaml   small summary (with a fingerprint of the store) and the resolved config.
+A re-run with the same config on the same store does nothing; anything else rebuilds everything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import sys
+import time
+import zlib
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra.core.config_store import ConfigStore
+from omegaconf import OmegaConf
+
+from rollout.problems import SOURCES, ProblemsConfig
+from rollout.prompts import EMPTY_THINK, THINK_OPEN, PromptConfig
+
+# The prompt-level hybrid switch appended to the user turn (Qwen3/SmolLM3 style).
+MODE_FLAGS = {"think": "/think", "direct": "/no_think"}
+OUTPUTS = ("pretrain.jsonl", "sft.jsonl", "report.json", "report.md", "summary.json")
+
+
+def default_eval_sets() -> list[ProblemsConfig]:
+    """The sets nothing we train on may overlap: the hand-written set and a held-out synthetic one."""
+    return [
+        ProblemsConfig(source="builtin"),
+        ProblemsConfig(
+            source="synthetic", seed=1000, count=200, generators=None, difficulty=[1, 2, 3]
+        ),
+    ]
+
+
+@dataclass
+class PretrainSelection:
+    per_problem_cap: int | None = 8  # null: every distinct correct rollout
+    decontaminate: bool = True  # drop eval-set prompts here too, or stage 1 trains on the test
+
+
+@dataclass
+class SFTSelection:
+    min_pass_rate: float = 0.0  # a problem's correct / judged rollouts; unjudged ones do not count
+    max_pass_rate: float = 1.0
+    min_tokens: int = 0  # length window on the completion, in tokenizer tokens
+    max_tokens: int | None = None  # null: no upper bound
+    per_problem_cap: int | None = 4  # null: no cap
+    near_dup_threshold: float | None = 0.9  # MinHash Jaccard of prompt+completion; null: off
+    near_dup_ngram: int = 5  # word shingles
+    near_dup_num_perm: int = 64
+    mixture: dict[str, float] = field(default_factory=dict)  # source -> weight; empty: keep all
+    max_examples: int | None = None  # null: as many as the mixture allows
+    direct_share: float = 0.2  # share formatted as direct answers, taken from the easiest
+    mode_switch: bool = True  # append /think or /no_think to the user turn
+
+
+@dataclass
+class DecontamConfig:
+    ngram: int = 13  # words, lowercased, punctuation stripped (math symbols kept)
+    sets: list[ProblemsConfig] = field(default_factory=default_eval_sets)
+
+
+@dataclass
+class CurateConfig:
+    run_dir: str = "runs/demo"
+    input_dir: str | None = None  # the rollout store; null: run_dir/rollout
+    tokenizer: str = "smollm2_135m"  # a recipe name (rollout/models.py) or a model folder
+    system: str | None = None  # system turn of the rendered conversations; null: the template's
+    seed: int = 0  # mixture sampling and tie-breaks among equally easy problems
+    plot: bool = True
+    pretrain: PretrainSelection = field(default_factory=PretrainSelection)
+    sft: SFTSelection = field(default_factory=SFTSelection)
+    decontam: DecontamConfig = field(default_factory=DecontamConfig)
+
+
+ConfigStore.instance().store(name="curate_schema", node=CurateConfig)
+
+
+def validate(cfg: CurateConfig) -> None:
+    """Every config error at once, each naming the key and the fix."""
+    s, errors = cfg.sft, []
+    if not 0.0 <= s.min_pass_rate <= s.max_pass_rate <= 1.0:
+        errors.append(
+            "need 0 <= sft.min_pass_rate <= sft.max_pass_rate <= 1, got "
+            f"{s.min_pass_rate} and {s.max_pass_rate}"
+        )
+    if s.min_tokens < 0:
+        errors.append(f"sft.min_tokens must be >= 0, got {s.min_tokens}")
+    if s.max_tokens is not None and s.max_tokens < max(1, s.min_tokens):
+        errors.append(
+            f"sft.max_tokens must be >= max(1, sft.min_tokens={s.min_tokens}) or null, got {s.max_tokens}"
+        )
+    for key, cap in (
+        ("pretrain.per_problem_cap", cfg.pretrain.per_problem_cap),
+        ("sft.per_problem_cap", s.per_problem_cap),
+        ("sft.max_examples", s.max_examples),
+    ):
+        if cap is not None and cap < 1:
+            errors.append(f"{key} must be >= 1 or null (no limit), got {cap}")
+    if s.near_dup_threshold is not None and not 0.0 < s.near_dup_threshold <= 1.0:
+        errors.append(
+            f"sft.near_dup_threshold must be in (0, 1] or null (off), got {s.near_dup_threshold}"
+        )
+    if s.near_dup_ngram < 1:
+        errors.append(f"sft.near_dup_ngram must be >= 1, got {s.near_dup_ngram}")
+    if s.near_dup_num_perm < 16:
+        errors.append(f"sft.near_dup_num_perm must be >= 16, got {s.near_dup_num_perm}")
+    if not 0.0 <= s.direct_share <= 1.0:
+        errors.append(f"sft.direct_share must be in [0, 1], got {s.direct_share}")
+    bad = {k: w for k, w in s.mixture.items() if w < 0}
+    if bad:
+        errors.append(f"sft.mixture weights must be >= 0, got {bad}")
+    elif s.mixture and not any(s.mixture.values()):
+        errors.append("sft.mixture has only zero weights; give a source a weight > 0, or use {}")
+    if cfg.decontam.ngram < 1:
+        errors.append(f"decontam.ngram must be >= 1, got {cfg.decontam.ngram}")
+    for i, pc in enumerate(cfg.decontam.sets):
+        if pc.source not in SOURCES:
+            errors.append(
+                f"decontam.sets[{i}].source={pc.source!r} is not a source; choose one of {sorted(SOURCES)}"
+            )
+    if errors:
+        raise ValueError("invalid rd-curate config:\n  " + "\n  ".join(errors))
+
+
+# ---------------------------------------------------------------------------------------------
+# Text helpers: words for n-grams, completions split into reasoning and answer.
+
+# Math symbols stay as words: with them stripped "What is 15 + 10?" and "What is 15 - 10?" would
+# match, and "What is 14 - (3 - 15)?" would contain "What is 14 - 3?".
+_WORD = re.compile(r"[^\W_]+|[+\-*/=<>^%()\[\]]")
+
+
+def words(text: str) -> list[str]:
+    return _WORD.findall(text.lower())
+
+
+def split_completion(completion: str) -> tuple[str, str]:
+    """(reasoning, final answer): around the last </think> if there is one, else the last line."""
+    if "</think>" in completion:
+        head, _, answer = completion.rpartition("</think>")
+        reasoning = head.split("<think>", 1)[-1].strip()
+        answer = answer.strip()
+        if not answer and reasoning:  # everything inside the think block: its last line answers
+            answer = reasoning.splitlines()[-1].strip()
+        return reasoning, answer
+    lines = completion.strip().splitlines()
+    if not lines:
+        return "", ""
+    return "\n".join(lines[:-1]).strip(), lines[-1].strip()
+
+
+def format_answer(reasoning: str, answer: str, mode: str) -> str:
+    if mode == "direct":
+        return EMPTY_THINK + answer
+    return f"{THINK_OPEN}{reasoning}\n</think>\n\n{answer}"
+
+
+def with_switch(content: str, mode: str) -> str:
+    return f"{content} {MODE_FLAGS[mode]}"
+
+
+def rollout_order(r: dict[str, Any]) -> tuple:
+    """rollout_id order read numerically (":r0:i10" after ":r0:i2"): deterministic across runs."""
+    return (r["problem_id"], r.get("round", 0), r.get("index", 0), r["rollout_id"])
+
+
+def dedup_key(r: dict[str, Any]) -> str:
+    return " ".join(r["prompt"].split()) + "\x00" + " ".join(r["completion"].split())
+
+
+# ---------------------------------------------------------------------------------------------
+# Selection steps. Each takes records and returns (kept, {reason: dropped count}).
+
+
+class Steps:
+    """The record of one output's selection: every step's input, kept and dropped-by-reason counts."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+
+    def add(self, step: str, before: int, kept: list, dropped: dict[str, int]) -> list:
+        self.rows.append(
+            {
+                "step": step,
+                "in": before,
+                "kept": len(kept),
+                "dropped": {k: v for k, v in dropped.items() if v},
+            }
+        )
+        return kept
+
+
+def only_correct(records: list[dict]) -> tuple[list[dict], dict[str, int]]:
+    kept = [r for r in records if r.get("correct") is True]
+    return kept, {
+        "wrong": sum(r.get("correct") is False for r in records),
+        "unjudged": sum(r.get("correct") is None for r in records),
+    }
+
+
+def drop_exact_duplicates(records: list[dict]) -> tuple[list[dict], dict[str, int]]:
+    seen: set[str] = set()
+    kept = []
+    for r in records:
+        key = dedup_key(r)
+        if key not in seen:
+            seen.add(key)
+            kept.append(r)
+    return kept, {"exact duplicate": len(records) - len(kept)}
+
+
+def cap_per_problem(records: list[dict], cap: int | None) -> tuple[list[dict], dict[str, int]]:
+    if cap is None:
+        return records, {}
+    have: Counter[str] = Counter()
+    kept = []
+    for r in records:  # records arrive in rollout order, so the first ones stay
+        if have[r["problem_id"]] < cap:
+            have[r["problem_id"]] += 1
+            kept.append(r)
+    return kept, {"over per-problem cap": len(records) - len(kept)}
+
+
+def pass_rates(records: list[dict]) -> dict[str, float | None]:
+    """correct / judged per problem; unjudged rollouts are not counted as failures."""
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for r in records:
+        c = counts[r["problem_id"]]
+        if r.get("correct") is not None:
+            c[1] += 1
+            c[0] += r["correct"] is True
+    return {pid: (c / j if j else None) for pid, (c, j) in counts.items()}
+
+
+def drop_near_duplicates(
+    records: list[dict], threshold: float, ngram: int, num_perm: int
+) -> tuple[list[dict], dict[str, int], list[dict]]:
+    """Keep the first of every group whose prompt+completion shingles overlap >= threshold."""
+    from datasketch import MinHash, MinHashLSH
+
+    def shingles(r: dict) -> set[bytes]:
+        w = words(r["prompt"] + "\n" + r["completion"])
+        grams = [w[i : i + ngram] for i in range(max(1, len(w) - ngram + 1))]
+        return {" ".join(g).encode("utf-8") for g in grams}
+
+    # crc32: a stable hash in C, ~5x faster than datasketch's default sha1 on millions of shingles.
+    sigs = MinHash.bulk(
+        (shingles(r) for r in records), num_perm=num_perm, seed=1, hashfunc=zlib.crc32
+    )
+    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+    kept, pairs = [], []
+    for i, (r, sig) in enumerate(zip(records, sigs, strict=True)):
+        # LSH gives candidates; the signature's Jaccard estimate decides.
+        hits = [(sig.jaccard(sigs[j]), j) for j in lsh.query(sig)]
+        hits = [h for h in hits if h[0] >= threshold]
+        if hits:
+            sim, j = max(hits)
+            pairs.append(
+                {
+                    "rollout_id": r["rollout_id"],
+                    "duplicate_of": records[j]["rollout_id"],
+                    "similarity": round(sim, 3),
+                }
+            )
+            continue
+        lsh.insert(i, sig)
+        kept.append(r)
+    return kept, {"near duplicate": len(records) - len(kept)}, pairs
+
+
+def mix_sources(
+    records: list[dict], weights: dict[str, float], max_examples: int | None, seed: int
+) -> tuple[list[dict], dict[str, int], dict[str, Any]]:
+    """Sample per source in proportion to the weights, without replacement, up to max_examples.
+
+    The ratio is kept exactly: the total is the largest that every weighted source can fill (and at
+    most max_examples), so a small source limits the whole mixture instead of silently skewing it.
+    Empty weights mean the sources' own proportions.
+    """
+    by_source: dict[str, list[dict]] = defaultdict(list)
+    for r in records:
+        by_source[r.get("source", "-")].append(r)
+    have = {s: len(rs) for s, rs in by_source.items()}
+    w = dict(weights) if weights else {s: float(n) for s, n in have.items()}
+    active = {s: x for s, x in w.items() if x > 0}
+    missing = sorted(s for s in active if s not in have)
+    if missing:  # most likely a typo; a zero here would silently empty the whole mixture
+        raise ValueError(
+            f"sft.mixture weights source(s) {missing} that have no examples after the earlier steps "
+            f"(sources left: {sorted(have)}); fix the name, or give it weight 0"
+        )
+    total_w = sum(active.values())
+    # Largest total T with T * w_s / W <= have_s for every weighted source.
+    fits = {s: have[s] * total_w / x for s, x in active.items()}
+    target = int(min(fits.values()) + 1e-9)
+    limited_by = None
+    if target < sum(have[s] for s in active):
+        limited_by = min(fits, key=lambda s: (fits[s], s))
+    if max_examples is not None and max_examples < target:
+        target, limited_by = max_examples, "max_examples"
+    # Largest-remainder rounding so the quotas add up to the target.
+    exact = {s: target * x / total_w for s, x in active.items()}
+    quota = {s: min(int(v), have[s]) for s, v in exact.items()}
+    for s in sorted(exact, key=lambda s: (-(exact[s] - int(exact[s])), s)):
+        if sum(quota.values()) >= target:
+            break
+        if quota[s] < have[s]:
+            quota[s] += 1
+    kept, not_in_mix = [], 0
+    for s, rs in sorted(by_source.items()):
+        q = quota.get(s, 0)
+        if s not in active:
+            not_in_mix += len(rs)
+            continue
+        picked = set(random.Random(f"{seed}:{s}").sample(range(len(rs)), q))
+        kept += [r for i, r in enumerate(rs) if i in picked]
+    kept.sort(key=rollout_order)
+    dropped = {
+        "source not in mixture": not_in_mix,
+        "over mixture quota": len(records) - len(kept) - not_in_mix,
+    }
+    info = {
+        "weights": w if weights else {},
+        "available": have,
+        "taken": dict(Counter(r.get("source", "-") for r in kept)),
+        "limited_by": limited_by,
+    }
+    return kept, dropped, info
+
+
+# ---------------------------------------------------------------------------------------------
+# Decontamination against evaluation sets.
+
+
+def set_name(pc: ProblemsConfig) -> str:
+    if pc.source == "synthetic":
+        gens = ",".join(pc.generators) if pc.generators else "all"
+        return f"synthetic(seed={pc.seed}, count={pc.count}, difficulty={list(pc.difficulty)}, generators={gens})"
+    if pc.source == "file":
+        return f"file:{pc.path}"
+    if pc.source == "hub":
+        return f"hub:{pc.name}" + (f"/{pc.config_name}" if pc.config_name else "") + f":{pc.split}"
+    return pc.source
+
+
+class EvalIndex:
+    """N-grams of every eval prompt. A prompt shorter than n words is one gram, its whole text, and
+    matches wherever it appears inside the other prompt (both ways), so a short eval question
+    copied into a longer training prompt, or the reverse, is still caught."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.grams: dict[tuple[str, ...], tuple[str, str]] = {}
+        self.lengths: set[int] = set()
+        self.prompts: list[tuple[list[str], str, str]] = []
+        self._short_cache: dict[int, dict[tuple[str, ...], tuple[str, str]]] = {}
+
+    def add(self, prompt: str, where: tuple[str, str]) -> None:
+        w = words(prompt)
+        if not w:
+            return
+        self.prompts.append((w, *where))
+        k = min(self.n, len(w))
+        self.lengths.add(k)
+        for i in range(len(w) - k + 1):
+            self.grams.setdefault(tuple(w[i : i + k]), where)
+
+    def _all_grams(self, k: int) -> dict[tuple[str, ...], tuple[str, str]]:
+        if k not in self._short_cache:
+            grams: dict[tuple[str, ...], tuple[str, str]] = {}
+            for w, name, pid in self.prompts:
+                for i in range(len(w) - k + 1):
+                    grams.setdefault(tuple(w[i : i + k]), (name, pid))
+            self._short_cache[k] = grams
+        return self._short_cache[k]
+
+    def match(self, prompt: str) -> tuple[str, str, str] | None:
+        """(eval set, eval problem_id, matched n-gram) of the first overlap, or None."""
+        w = words(prompt)
+        if not w:
+            return None
+        for k in sorted(self.lengths, reverse=True):
+            for i in range(len(w) - k + 1):
+                g = tuple(w[i : i + k])
+                if g in self.grams:
+                    return (*self.grams[g], " ".join(g))
+        if len(w) < self.n:
+            g = tuple(w)
+            hit = self._all_grams(len(w)).get(g)
+            if hit:
+                return (*hit, " ".join(g))
+        return None
+
+
+def load_eval_sets(sets: list[ProblemsConfig], n: int) -> tuple[EvalIndex, list[dict], list[dict]]:
+    """The index over every set that loads; a set that does not (offline hub) is skipped, not fatal."""
+    from rollout.problems import load_problems
+
+    index, loaded, skipped = EvalIndex(n), [], []
+    for pc in sets:
+        name = set_name(pc)
+        try:
+            problems = load_problems(pc)
+        except Exception as e:  # offline hub, missing file, gated set: report and go on
+            skipped.append({"set": name, "reason": f"{type(e).__name__}: {e}"[:500]})
+            continue
+        for p in problems:
+            index.add(p["prompt"], (name, p["problem_id"]))
+        loaded.append({"set": name, "problems": len(problems)})
+    return index, loaded, skipped
+
+
+def contaminated(records: list[dict], index: EvalIndex) -> dict[str, dict]:
+    """problem_id -> the removal entry, for every training problem whose prompt overlaps an eval set."""
+    out: dict[str, dict] = {}
+    seen: set[str] = set()
+    for r in records:
+        pid = r["problem_id"]
+        if pid in seen:
+            continue
+        seen.add(pid)
+        hit = index.match(r["prompt"])
+        if hit:
+            out[pid] = {
+                "problem_id": pid,
+                "source": r.get("source"),
+                "eval_set": hit[0],
+                "eval_problem_id": hit[1],
+                "ngram": hit[2],
+            }
+    return out
+
+
+def drop_contaminated(
+    records: list[dict], bad: dict[str, dict]
+) -> tuple[list[dict], dict[str, int]]:
+    kept = [r for r in records if r["problem_id"] not in bad]
+    return kept, {"contaminated": len(records) - len(kept)}
+
+
+# ---------------------------------------------------------------------------------------------
+# Outputs.
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def write_jsonl_atomic(path: Path, rows: list[dict]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with tmp.open("w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    os.replace(tmp, path)
+
+
+def token_counts(tokenizer, texts: list[str], batch: int = 1024) -> list[int]:
+    out: list[int] = []
+    for i in range(0, len(texts), batch):
+        out += [
+            len(ids)
+            for ids in tokenizer(texts[i : i + batch], add_special_tokens=False)["input_ids"]
+        ]
+    return out
+
+
+def token_stats(counts: list[int]) -> dict[str, float]:
+    return {"total": sum(counts), "mean": round(sum(counts) / len(counts), 1) if counts else 0.0}
+
+
+def plot_lengths(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=110)
+    series = {m: [r["num_tokens"] for r in rows if r["mode"] == m] for m in MODE_FLAGS}
+    if any(series.values()):
+        top = max(max(v) for v in series.values() if v)
+        bins = list(range(0, top + max(1, top // 30) + 1, max(1, top // 30)))
+        for (mode, lens), color in zip(series.items(), ("#3b75af", "#ef8636"), strict=True):
+            if lens:
+                ax.hist(lens, bins=bins, alpha=0.75, label=f"{mode} ({len(lens)})", color=color)
+        ax.legend()
+    ax.set_xlabel("assistant tokens")
+    ax.set_ylabel("examples")
+    ax.set_title(f"SFT completion lengths ({len(rows)} examples)")
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    fig.savefig(tmp, format="png")
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def report_markdown(report: dict[str, Any]) -> str:
+    lines = [f"# rd-curate report: {report['input']['dir']}", ""]
+    lines.append(
+        f"{report['input']['rollouts']} rollouts of {report['input']['problems']} problems "
+        f"from {len(report['input']['shards'])} shard file(s)."
+    )
+    for part in ("pretrain", "sft"):
+        rep = report[part]
+        tok = rep["tokens"]
+        lines += [
+            "",
+            f"## {part}.jsonl: {rep['examples']} examples, {tok['total']} tokens (mean {tok['mean']})",
+            "",
+            "| step | in | kept | dropped |",
+            "|---|---:|---:|---|",
+        ]
+        for row in rep["steps"]:
+            dropped = ", ".join(f"{k}: {v}" for k, v in row["dropped"].items()) or "-"
+            lines.append(f"| {row['step']} | {row['in']} | {row['kept']} | {dropped} |")
+    sft = report["sft"]
+    lines += ["", "Modes: " + ", ".join(f"{m}: {n}" for m, n in sft["modes"].items())]
+    for m, t in sft["tokens_by_mode"].items():
+        lines.append(f"- {m}: {t['total']} tokens, mean {t['mean']}")
+    mix = sft["mixture"]
+    if mix:
+        lines += ["", "| source | available | taken | weight |", "|---|---:|---:|---:|"]
+        for s in sorted(mix["available"]):
+            lines.append(
+                f"| {s} | {mix['available'][s]} | {mix['taken'].get(s, 0)} | {mix['weights'].get(s, '-')} |"
+            )
+        lines.append(f"\nLimited by: {mix['limited_by']}")
+    dc = report["decontamination"]
+    lines += ["", f"## Decontamination ({dc['ngram']}-grams)", ""]
+    for s in dc["sets"]:
+        lines.append(f"- checked {s['set']}: {s['problems']} problems")
+    for s in dc["skipped"]:
+        lines.append(f"- SKIPPED {s['set']}: {s['reason']}")
+    if dc["removed"]:
+        lines += [
+            "",
+            "| problem_id | source | eval set | eval problem | matched n-gram |",
+            "|---|---|---|---|---|",
+        ]
+        for r in dc["removed"]:
+            lines.append(
+                f"| {r['problem_id']} | {r['source']} | {r['eval_set']} | {r['eval_problem_id']} | {r['ngram']} |"
+            )
+    else:
+        lines.append("\nNo training prompt overlaps an evaluation set.")
+    return "\n".join(lines) + "\n"
+
+
+def store_fingerprint(shards: list[Path]) -> list[list]:
+    """Shard names and sizes: the store is append-only, so any new rollout changes a size."""
+    return [[p.name, p.stat().st_size] for p in shards]
+
+
+def up_to_date(out: Path, cfg_yaml: str, fingerprint: list, plot: bool) -> dict | None:
+    """The previous summary when every output exists for this config and this store, else None."""
+    needed = [*OUTPUTS, "config.yaml", *(["lengths.png"] if plot else [])]
+    if not all((out / name).exists() for name in needed):
+        return None
+    if (out / "config.yaml").read_text(encoding="utf-8") != cfg_yaml:
+        return None
+    try:
+        summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        return None
+    return summary if summary.get("input") == fingerprint else None
+
+
+def load_tokenizer(name: str):
+    from transformers import AutoTokenizer
+
+    from rollout.models import prepare
+
+    try:
+        return AutoTokenizer.from_pretrained(prepare(name))
+    except OSError as e:
+        raise ValueError(
+            f"tokenizer={name!r} could not be loaded ({e}); set tokenizer= to a recipe name "
+            "(smollm2_135m) or a local model folder"
+        ) from e
+
+
+# ---------------------------------------------------------------------------------------------
+# The stage.
+
+
+def run(cfg: CurateConfig) -> dict[str, Any]:
+    """The stage; returns the summary, with up_to_date=True when there was nothing to do."""
+    from distill.templates import training_template
+    from rollout.prompts import messages
+    from rollout.store import read_store, shard_files, write_json_atomic
+
+    # Check the config and the store; stop early when nothing changed.
+    validate(cfg)
+    src = Path(cfg.input_dir) if cfg.input_dir else Path(cfg.run_dir) / "rollout"
+    shards = shard_files(src)
+    if not shards:
+        raise ValueError(
+            f"no rollout store at {src} (no shard-*.jsonl files): run rd-rollout run_dir={cfg.run_dir} "
+            "first, or set input_dir=<a folder with shard files>"
+        )
+    out = Path(cfg.run_dir) / "curate"
+    cfg_yaml = OmegaConf.to_yaml(OmegaConf.structured(cfg))
+    fingerprint = store_fingerprint(shards)
+    previous = up_to_date(out, cfg_yaml, fingerprint, cfg.plot)
+    if previous is not None:
+        print(f"rd-curate: {out} is up to date (same config, same store); nothing to do")
+        return {**previous, "up_to_date": True}
+    out.mkdir(parents=True, exist_ok=True)
+    # config.yaml is written last: while it is missing, the outputs count as unfinished.
+    (out / "config.yaml").unlink(missing_ok=True)
+    t0 = time.perf_counter()
+
+    # Load the rollouts, the tokenizer and the eval sets.
+    records = sorted(read_store(src), key=rollout_order)
+    tokenizer = load_tokenizer(cfg.tokenizer)
+    template = training_template(tokenizer)
+    prompt_cfg = PromptConfig(example=False, system=cfg.system)
+    index, eval_loaded, eval_skipped = load_eval_sets(cfg.decontam.sets, cfg.decontam.ngram)
+    for skip in eval_skipped:
+        print(f"rd-curate: skipped eval set {skip['set']}: {skip['reason']}", file=sys.stderr)
+    correct, correct_dropped = only_correct(records)
+    bad = contaminated(correct, index)
+
+    # Pretraining corpus: every distinct verified CoT, capped per problem.
+    pt = Steps()
+    kept = pt.add("correct", len(records), correct, correct_dropped)
+    if cfg.pretrain.decontaminate:
+        kept = pt.add("decontaminate", len(kept), *drop_contaminated(kept, bad))
+    kept = pt.add("exact dedup", len(kept), *drop_exact_duplicates(kept))
+    kept = pt.add(
+        "per-problem cap", len(kept), *cap_per_problem(kept, cfg.pretrain.per_problem_cap)
+    )
+    pretrain_rows = [
+        {
+            "text": tokenizer.apply_chat_template(
+                messages(r, prompt_cfg) + [{"role": "assistant", "content": r["completion"]}],
+                tokenize=False,
+                chat_template=template,
+            ),
+            "problem_id": r["problem_id"],
+            "rollout_id": r["rollout_id"],
+        }
+        for r in kept
+    ]
+    pretrain_tokens = token_counts(tokenizer, [r["text"] for r in pretrain_rows])
+
+    # SFT set: select.
+    s = cfg.sft
+    rates = pass_rates(records)
+    st = Steps()
+    kept = st.add("correct", len(records), correct, correct_dropped)
+    kept = st.add("decontaminate", len(kept), *drop_contaminated(kept, bad))
+    in_window = [r for r in kept if s.min_pass_rate <= rates[r["problem_id"]] <= s.max_pass_rate]
+    kept = st.add(
+        "pass-rate window",
+        len(kept),
+        in_window,
+        {
+            "too hard": sum(rates[r["problem_id"]] < s.min_pass_rate for r in kept),
+            "too easy": sum(rates[r["problem_id"]] > s.max_pass_rate for r in kept),
+        },
+    )
+    lengths = dict(
+        zip(
+            (r["rollout_id"] for r in kept),
+            token_counts(tokenizer, [r["completion"] for r in kept]),
+            strict=True,
+        )
+    )
+    upper = s.max_tokens if s.max_tokens is not None else float("inf")
+    kept = st.add(
+        "length window",
+        len(kept),
+        [r for r in kept if s.min_tokens <= lengths[r["rollout_id"]] <= upper],
+        {
+            "too short": sum(lengths[r["rollout_id"]] < s.min_tokens for r in kept),
+            "too long": sum(lengths[r["rollout_id"]] > upper for r in kept),
+        },
+    )
+    kept = st.add("exact dedup", len(kept), *drop_exact_duplicates(kept))
+    near_pairs: list[dict] = []
+    if s.near_dup_threshold is not None and kept:
+        deduped, dropped, near_pairs = drop_near_duplicates(
+            kept, s.near_dup_threshold, s.near_dup_ngram, s.near_dup_num_perm
+        )
+        kept = st.add("near dedup", len(kept), deduped, dropped)
+    kept = st.add("per-problem cap", len(kept), *cap_per_problem(kept, s.per_problem_cap))
+    mixture_info: dict[str, Any] = {}
+    if kept and (s.mixture or s.max_examples is not None):
+        mixed, dropped, mixture_info = mix_sources(kept, s.mixture, s.max_examples, cfg.seed)
+        kept = st.add("mixture", len(kept), mixed, dropped)
+
+    # SFT set: hybrid mode. Completions without reasoning can only be direct; the rest of the direct
+    # share comes from the easiest problems (ties broken by seed), whose reasoning the model least needs.
+    parts = {r["rollout_id"]: split_completion(r["completion"]) for r in kept}
+    natural = {rid for rid, (reasoning, _) in parts.items() if not reasoning}
+    want = int(s.direct_share * len(kept) + 0.5)
+    rng = random.Random(cfg.seed)
+    candidates = [r for r in kept if r["rollout_id"] not in natural]
+    tiebreak = {r["rollout_id"]: rng.random() for r in candidates}
+    candidates.sort(key=lambda r: (-rates[r["problem_id"]], tiebreak[r["rollout_id"]]))
+    direct = natural | {r["rollout_id"] for r in candidates[: max(0, want - len(natural))]}
+    sft_rows = []
+    for r in kept:
+        mode = "direct" if r["rollout_id"] in direct else "think"
+        msgs = messages(r, prompt_cfg)
+        if s.mode_switch:
+            msgs[-1] = {**msgs[-1], "content": with_switch(msgs[-1]["content"], mode)}
+        content = format_answer(*parts[r["rollout_id"]], mode)
+        sft_rows.append(
+            {
+                "messages": msgs + [{"role": "assistant", "content": content}],
+                "problem_id": r["problem_id"],
+                "rollout_id": r["rollout_id"],
+                "source": r.get("source"),
+                "difficulty": rates[r["problem_id"]],
+                "mode": mode,
+                "num_tokens": 0,
+            }
+        )
+    for row, n in zip(
+        sft_rows,
+        token_counts(tokenizer, [row["messages"][-1]["content"] for row in sft_rows]),
+        strict=True,
+    ):
+        row["num_tokens"] = n
+
+    # Write everything; config.yaml last.
+    write_jsonl_atomic(out / "pretrain.jsonl", pretrain_rows)
+    write_jsonl_atomic(out / "sft.jsonl", sft_rows)
+    modes = Counter(r["mode"] for r in sft_rows)
+    correct_per_problem = Counter(r["problem_id"] for r in correct)
+    report = {
+        "input": {
+            "dir": str(src),
+            "shards": [p.name for p in shards],
+            "rollouts": len(records),
+            "problems": len(rates),
+        },
+        "pretrain": {
+            "examples": len(pretrain_rows),
+            "steps": pt.rows,
+            "tokens": token_stats(pretrain_tokens),
+        },
+        "sft": {
+            "examples": len(sft_rows),
+            "steps": st.rows,
+            "tokens": token_stats([r["num_tokens"] for r in sft_rows]),
+            "tokens_by_mode": {
+                m: token_stats([r["num_tokens"] for r in sft_rows if r["mode"] == m])
+                for m in MODE_FLAGS
+            },
+            "modes": {m: modes.get(m, 0) for m in MODE_FLAGS},
+            "direct_without_reasoning": len(natural),
+            "sources": dict(sorted(Counter(r["source"] for r in sft_rows).items())),
+            "mixture": mixture_info,
+            "near_duplicates": {"count": len(near_pairs), "examples": near_pairs[:100]},
+        },
+        "decontamination": {
+            "ngram": cfg.decontam.ngram,
+            "sets": eval_loaded,
+            "skipped": eval_skipped,
+            "removed": [
+                {**entry, "rollouts": correct_per_problem[pid]}
+                for pid, entry in sorted(bad.items())
+            ],
+        },
+    }
+    write_json_atomic(out / "report.json", report)
+    write_text_atomic(out / "report.md", report_markdown(report))
+    if cfg.plot:
+        plot_lengths(sft_rows, out / "lengths.png")
+    summary = {
+        "pretrain_examples": len(pretrain_rows),
+        "pretrain_tokens": report["pretrain"]["tokens"]["total"],
+        "sft_examples": len(sft_rows),
+        "sft_tokens": report["sft"]["tokens"]["total"],
+        "think": modes.get("think", 0),
+        "direct": modes.get("direct", 0),
+        "decontaminated_problems": len(bad),
+        "skipped_eval_sets": [skip["set"] for skip in eval_skipped],
+        "seconds": round(time.perf_counter() - t0, 2),
+        "input": fingerprint,
+    }
+    write_json_atomic(out / "summary.json", summary)
+    write_text_atomic(out / "config.yaml", cfg_yaml)
+    print(
+        f"rd-curate: {len(records)} rollouts -> pretrain.jsonl {len(pretrain_rows)} "
+        f"({summary['pretrain_tokens']} tokens), sft.jsonl {len(sft_rows)} "
+        f"(think {summary['think']}, direct {summary['direct']}; {summary['sft_tokens']} tokens); "
+        f"{len(bad)} contaminated problem(s) removed; report in {out / 'report.md'}"
+    )
+    return {**summary, "up_to_date": False}
+
+
+@hydra.main(config_path="pkg://conf", config_name="curate", version_base="1.3")
+def _hydra_main(cfg) -> None:
+    typed: CurateConfig = OmegaConf.to_object(cfg)  # type: ignore[assignment]
+    try:
+        run(typed)
+    except ValueError as e:
+        print(f"rd-curate: error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+def main() -> None:
+    _hydra_main()
+
+
+if __name__ == "__main__":
+    main()
