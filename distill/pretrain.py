@@ -171,6 +171,8 @@ def run(cfg: PretrainConfig) -> dict[str, Any]:
 
     # Build the model and the trainer.
     model = build_model(cfg, model_path)
+    # No KV cache in training: with one, transformers ignores the document boundaries in position ids.
+    model.config.use_cache = False
     targs: dict[str, Any] = {
         "report_to": "none",
         "save_strategy": "steps",

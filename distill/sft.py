@@ -62,6 +62,38 @@ def load_messages(path: Path) -> list[dict]:
     return rows
 
 
+class PackedRowsCollator:
+    """Batches of packed rows that keep their batch dimension: (B, L) with per-row position ids.
+
+    TRL's default for packed data flattens a batch into one row of B*L tokens (padding-free), which
+    only pays off with varlen flash attention; with SDPA (CPU, and GPUs without flash-attn) the
+    attention then costs (B*L)^2. Here each row stays a row: position ids restart at every example,
+    so transformers builds a block-diagonal mask per row, and the cost is B*L^2, with no padding
+    beyond the tail of each row.
+    """
+
+    def __init__(self, pad_token_id: int):
+        self.pad = pad_token_id
+
+    def __call__(self, rows: list[dict]) -> dict:
+        import torch
+
+        width = max(len(r["input_ids"]) for r in rows)
+        ids, labels, pos = [], [], []
+        for r in rows:
+            n = len(r["input_ids"])
+            lengths = list(r.get("seq_lengths") or [n])
+            p = [i for length in lengths for i in range(length)] + list(range(width - n))
+            ids.append(list(r["input_ids"]) + [self.pad] * (width - n))
+            labels.append(list(r["labels"]) + [-100] * (width - n))
+            pos.append(p)
+        return {
+            "input_ids": torch.tensor(ids),
+            "labels": torch.tensor(labels),
+            "position_ids": torch.tensor(pos),
+        }
+
+
 def build_trainer(cfg: SFTStageConfig, model_path: str, rows: list[dict], output_dir: Path):
     """The SFTTrainer, with the training template set and assistant-only loss on."""
     import torch
@@ -86,9 +118,18 @@ def build_trainer(cfg: SFTStageConfig, model_path: str, rows: list[dict], output
     except TypeError as e:
         raise ValueError(f"trainer.* is passed to trl.SFTConfig, which rejected it: {e}") from e
     model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
-    return SFTTrainer(
+    # No KV cache in training: with one, transformers ignores the packing that position ids describe.
+    model.config.use_cache = False
+    trainer = SFTTrainer(
         model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer
     )
+    if (
+        args.packing
+        and getattr(model.config, "_attn_implementation", "sdpa") != "flash_attention_2"
+    ):
+        # TRL accepts no collator of ours with packed data, so swap it in once the dataset is packed.
+        trainer.data_collator = PackedRowsCollator(tokenizer.pad_token_id)
+    return trainer
 
 
 def run(cfg: SFTStageConfig) -> dict[str, Any]:

@@ -284,3 +284,32 @@ def test_shipped_accelerate_configs_name_their_strategy():
         c["compute_environment"] == "LOCAL_MACHINE" and c["num_processes"] >= 1
         for c in cfgs.values()
     )
+
+
+def test_packed_rows_keep_examples_apart(tiny_model):
+    """A packed row's examples see only themselves: their logits equal those of separate forwards."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from distill.sft import PackedRowsCollator
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model, attn_implementation="sdpa").eval()
+    a, b = list(range(100, 117)), list(range(300, 311))
+    row = {"input_ids": a + b, "labels": a + b, "seq_lengths": [len(a), len(b)]}
+    batch = PackedRowsCollator(pad_token_id=0)(
+        [row, {"input_ids": a, "labels": a, "seq_lengths": [len(a)]}]
+    )
+    assert batch["input_ids"].shape == (2, 28)
+    assert batch["position_ids"][0].tolist() == list(range(17)) + list(range(11))
+    assert batch["labels"][1].tolist()[17:] == [-100] * 11
+    with torch.no_grad():
+        # use_cache=False as in training: with a cache, transformers does not read packing from position ids
+        packed = model(
+            input_ids=batch["input_ids"], position_ids=batch["position_ids"], use_cache=False
+        ).logits
+        alone_b = model(input_ids=torch.tensor([b])).logits
+        alone_a = model(input_ids=torch.tensor([a])).logits
+    assert torch.allclose(packed[0, 17:], alone_b[0], atol=1e-5), (
+        "the second example attended to the first"
+    )
+    assert torch.allclose(packed[0, :17], alone_a[0], atol=1e-5)
