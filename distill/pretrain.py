@@ -111,6 +111,20 @@ def throughput_callback(seq_len: int, n_params: int, peak_tflops: float | None):
     return Throughput()
 
 
+def training_summary(trainer, result, seconds: float, resume: str | None) -> dict[str, Any]:
+    """What both training stages record: steps, losses (every logged step), time, resume point."""
+    logged = [(h["step"], h["loss"]) for h in trainer.state.log_history if "loss" in h]
+    return {
+        "steps": trainer.state.global_step,
+        "train_loss": result.training_loss,
+        "first_loss": logged[0][1] if logged else None,
+        "last_loss": logged[-1][1] if logged else None,
+        "loss_by_step": logged,
+        "seconds": round(seconds, 1),
+        "resumed_from": resume,
+    }
+
+
 def last_checkpoint(out: Path) -> str | None:
     ckpts = sorted(
         out.glob("checkpoint-*"),
@@ -231,19 +245,11 @@ def run(cfg: PretrainConfig) -> dict[str, Any]:
     if not trainer.is_world_process_zero():
         return {"steps": trainer.state.global_step}
     tokenizer.save_pretrained(str(final))
-    logged = [(h["step"], h["loss"]) for h in trainer.state.log_history if "loss" in h]
-    losses = [loss for _, loss in logged]
     summary = {
-        "steps": trainer.state.global_step,
-        "train_loss": result.training_loss,
-        "first_loss": losses[0] if losses else None,
-        "last_loss": losses[-1] if losses else None,
+        **training_summary(trainer, result, seconds, resume),
         "sequences": len(dataset),
         "corpus_tokens": totals["tokens"],
         "packing_efficiency": totals["packing_efficiency"],
-        "seconds": round(seconds, 1),
-        "resumed_from": resume,
-        "loss_by_step": logged,
         "learning_rate": args.learning_rate,
         "world_size": args.world_size,
         "final": str(final),

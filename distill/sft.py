@@ -162,7 +162,7 @@ def run(cfg: SFTStageConfig) -> dict[str, Any]:
     (out / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.structured(cfg)))
 
     # Load data, build the trainer, train (resuming from the newest checkpoint), save.
-    from distill.pretrain import last_checkpoint
+    from distill.pretrain import last_checkpoint, training_summary
 
     trainer = build_trainer(cfg, model_path, load_messages(data), out)
     resume = last_checkpoint(out)
@@ -171,18 +171,10 @@ def run(cfg: SFTStageConfig) -> dict[str, Any]:
     seconds = time.perf_counter() - t0
     trainer.save_model(str(final))
     trainer.processing_class.save_pretrained(str(final))
-    logged = [(h["step"], h["loss"]) for h in trainer.state.log_history if "loss" in h]
-    losses = [loss for _, loss in logged]
     summary = {
-        "steps": trainer.state.global_step,
-        "train_loss": result.training_loss,
-        "first_loss": losses[0] if losses else None,
-        "last_loss": losses[-1] if losses else None,
+        **training_summary(trainer, result, seconds, resume),
         "examples": len(trainer.train_dataset),
         "init_from": model_path,
-        "seconds": round(seconds, 1),
-        "resumed_from": resume,
-        "loss_by_step": logged,
         "final": str(final),
     }
     write_json_atomic(out / "summary.json", summary)
