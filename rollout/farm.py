@@ -75,6 +75,23 @@ def in_budget(s: ProblemState, rc: RejectionConfig, n: int) -> bool:
     return len(s.rounds) < rc.max_rounds and s.samples + n <= rc.max_samples
 
 
+def round_plan(
+    records: dict[str, dict], problems: list[dict], rc: RejectionConfig, n: int, rnd: int
+) -> tuple[list[dict], dict[str, int]]:
+    """Round rnd's problems (not done, in budget after rounds < rnd) and what round rnd stored already."""
+    before = states_before(records, rnd)
+    todo = [
+        p
+        for p in problems
+        if not is_done(before[p["problem_id"]], rc) and in_budget(before[p["problem_id"]], rc, n)
+    ]
+    have: dict[str, int] = defaultdict(int)
+    for r in records.values():
+        if r["round"] == rnd:
+            have[r["problem_id"]] += 1
+    return todo, have
+
+
 class Farm:
     """Runs the loop for one shard of problems with one engine, into one ShardWriter."""
 
@@ -172,21 +189,11 @@ class Farm:
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rd-verify")
         try:
             for rnd in range(self.rc.max_rounds):
-                before = states_before(self.writer.records, rnd)
-                todo = [
-                    p
-                    for p in problems
-                    if not is_done(before[p["problem_id"]], self.rc)
-                    and in_budget(before[p["problem_id"]], self.rc, self.n)
-                ]
+                todo, have = round_plan(self.writer.records, problems, self.rc, self.n, rnd)
                 if not todo:
                     break
                 sampling, teacher = self.round_sampling(rnd)
                 logged = False
-                have = defaultdict(int)
-                for r in self.writer.records.values():
-                    if r["round"] == rnd:
-                        have[r["problem_id"]] += 1
                 pending: Future | None = None
                 written = 0
                 for start in range(0, len(todo), self.chunk_size):

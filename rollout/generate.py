@@ -23,7 +23,7 @@ import hydra
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
-from rollout.farm import Farm, RejectionConfig, in_budget, is_done, states_before
+from rollout.farm import Farm, RejectionConfig, in_budget, is_done, round_plan, states_before
 from rollout.problems import ProblemsConfig, load_problems, shard_of
 from rollout.prompts import THINKING_MODES, PromptConfig
 
@@ -121,20 +121,10 @@ def pending_work(
 ) -> bool:
     """Is there anything left to sample? Decided from the store alone, before an engine starts."""
     for rnd in range(rc.max_rounds):
-        before = states_before(records, rnd)
-        todo = [
-            p
-            for p in problems
-            if not is_done(before[p["problem_id"]], rc)
-            and in_budget(before[p["problem_id"]], rc, n)
-        ]
+        todo, have = round_plan(records, problems, rc, n, rnd)
         if not todo:
             return False
-        have: dict[str, int] = {}
-        for r in records.values():
-            if r["round"] == rnd:
-                have[r["problem_id"]] = have.get(r["problem_id"], 0) + 1
-        if any(have.get(p["problem_id"], 0) < n for p in todo):
+        if any(have[p["problem_id"]] < n for p in todo):
             return True
     return False
 

@@ -136,13 +136,12 @@ def _unwrap(s: str) -> str:
     return s
 
 
-def _decimal_to_frac(m: re.Match) -> str:
-    whole, frac, rep = m.group(1), m.group(2) or "", m.group(3)
+def _decimal_to_frac(whole: str, frac: str, rep: str = "") -> str:
+    """An exact decimal (0.125, 0.1\\overline{6}) as LaTeX of the same rational value."""
     if rep:
         # 0.1\overline{6} = (16 - 1) / 90
         non_rep = int(whole + frac) if (whole + frac) else 0
-        all_digits = int(whole + frac + rep)
-        value = Fraction(all_digits - non_rep, (10 ** len(rep) - 1) * 10 ** len(frac))
+        value = Fraction(int(whole + frac + rep) - non_rep, (10 ** len(rep) - 1) * 10 ** len(frac))
     else:
         value = Fraction(int(whole + frac), 10 ** len(frac))
     if value.denominator == 1:
@@ -158,12 +157,8 @@ _DECIMAL = re.compile(
 def _exact_decimals(s: str) -> str:
     def repl(m: re.Match) -> str:
         if m.group(3) is not None:
-            return _decimal_to_frac(re.match(r"(\d+)\.(\d*)\\overline\s*\{(\d+)\}", m.group(0)))
-        whole, frac = m.group(4) or "0", m.group(5)
-        value = Fraction(int(whole + frac), 10 ** len(frac))
-        if value.denominator == 1:
-            return str(value.numerator)
-        return f"(\\frac{{{value.numerator}}}{{{value.denominator}}})"
+            return _decimal_to_frac(m.group(1), m.group(2) or "", m.group(3))
+        return _decimal_to_frac(m.group(4) or "0", m.group(5))
 
     return _DECIMAL.sub(repl, s)
 
