@@ -29,6 +29,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
 from distill.pack import PackConfig
+from rollout.checkpoints import last_checkpoint, training_summary
 from rollout.generate import ModelConfig
 
 
@@ -109,29 +110,6 @@ def throughput_callback(seq_len: int, n_params: int, peak_tflops: float | None):
             self.t, self.step = time.perf_counter(), state.global_step
 
     return Throughput()
-
-
-def training_summary(trainer, result, seconds: float, resume: str | None) -> dict[str, Any]:
-    """What both training stages record: steps, losses (every logged step), time, resume point."""
-    logged = [(h["step"], h["loss"]) for h in trainer.state.log_history if "loss" in h]
-    return {
-        "steps": trainer.state.global_step,
-        "train_loss": result.training_loss,
-        "first_loss": logged[0][1] if logged else None,
-        "last_loss": logged[-1][1] if logged else None,
-        "loss_by_step": logged,
-        "seconds": round(seconds, 1),
-        "resumed_from": resume,
-    }
-
-
-def last_checkpoint(out: Path) -> str | None:
-    ckpts = sorted(
-        out.glob("checkpoint-*"),
-        key=lambda p: int(p.name.split("-")[-1]) if p.name.split("-")[-1].isdigit() else -1,
-    )
-    ckpts = [c for c in ckpts if (c / "trainer_state.json").exists()]
-    return str(ckpts[-1]) if ckpts else None
 
 
 def build_model(cfg: PretrainConfig, model_path: str):

@@ -162,7 +162,7 @@ def run(cfg: SFTStageConfig) -> dict[str, Any]:
     (out / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.structured(cfg)))
 
     # Load data, build the trainer, train (resuming from the newest checkpoint), save.
-    from distill.pretrain import last_checkpoint, training_summary
+    from rollout.checkpoints import last_checkpoint, training_summary
 
     trainer = build_trainer(cfg, model_path, load_messages(data), out)
     resume = last_checkpoint(out)

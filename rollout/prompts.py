@@ -76,3 +76,33 @@ def render(tokenizer, problem: dict[str, Any], cfg: PromptConfig) -> str:
         messages(problem, cfg), tokenize=False, add_generation_prompt=True
     )
     return text + forced_prefix(cfg)
+
+
+# Training-side formatting of a completion for the hybrid mode (curation and pair building).
+# The prompt-level hybrid switch appended to the user turn (Qwen3/SmolLM3 style).
+MODE_FLAGS = {"think": "/think", "direct": "/no_think"}
+
+
+def split_completion(completion: str) -> tuple[str, str]:
+    """(reasoning, final answer): around the last </think> if there is one, else the last line."""
+    if "</think>" in completion:
+        head, _, answer = completion.rpartition("</think>")
+        reasoning = head.split("<think>", 1)[-1].strip()
+        answer = answer.strip()
+        if not answer and reasoning:  # everything inside the think block: its last line answers
+            answer = reasoning.splitlines()[-1].strip()
+        return reasoning, answer
+    lines = completion.strip().splitlines()
+    if not lines:
+        return "", ""
+    return "\n".join(lines[:-1]).strip(), lines[-1].strip()
+
+
+def format_answer(reasoning: str, answer: str, mode: str) -> str:
+    if mode == "direct":
+        return EMPTY_THINK + answer
+    return f"{THINK_OPEN}{reasoning}\n</think>\n\n{answer}"
+
+
+def with_switch(content: str, mode: str) -> str:
+    return f"{content} {MODE_FLAGS[mode]}"

@@ -49,6 +49,10 @@ def _register_schemas():
     import distill.curate  # noqa: F401
     import distill.pretrain  # noqa: F401
     import distill.sft  # noqa: F401
+    import dpo.pairs  # noqa: F401
+    import dpo.sweep_report  # noqa: F401
+    import dpo.train  # noqa: F401
+    import rollout.evaluate  # noqa: F401
     import rollout.generate  # noqa: F401
     import verifiers.cli  # noqa: F401
 
@@ -94,6 +98,34 @@ def test_slurm_launcher_config_composes():
             return_hydra_config=True,
         )
     assert cfg.hydra.launcher.array_parallelism == 64 and "submitit" in cfg.hydra.launcher._target_
+
+
+def test_dpo_sweep_launcher_and_optuna_sweeper_configs_compose():
+    """The shipped SLURM launcher and Optuna sweeper for rd-dpo sweeps compose with the stage config,
+    and a sweep point's folder is named by its overrides."""
+    _register_schemas()
+    with initialize_config_module(config_module="conf", version_base="1.3"):
+        slurm = compose(
+            config_name="dpo",
+            overrides=["hydra/launcher=dpo_slurm", "run_dir=/shared/x", "trainer.beta=0.05"],
+            return_hydra_config=True,
+        )
+        optuna = compose(
+            config_name="dpo",
+            overrides=["hydra/sweeper=dpo_optuna", "hydra.sweeper.n_trials=3"],
+            return_hydra_config=True,
+        )
+    assert "submitit" in slurm.hydra.launcher._target_ and slurm.hydra.launcher.gpus_per_node == 1
+    assert slurm.hydra.sweep.dir == "/shared/x/dpo_sweep"
+    assert "optuna" in optuna.hydra.sweeper._target_.lower()
+    assert optuna.hydra.sweeper.n_trials == 3 and optuna.hydra.sweeper.direction == "maximize"
+    assert set(optuna.hydra.sweeper.params) == {"trainer.beta", "trainer.learning_rate"}
+    assert optuna.objective == "rewards/margins"
+    from dpo.train import point_name
+
+    assert point_name("trainer.beta=0.1") == "trainer.beta=0.1"
+    long = ",".join(f"trainer.k{i}={i}" for i in range(40))
+    assert len(point_name(long)) < 120 and point_name(long) != point_name(long + ",x=1")
 
 
 def test_typo_in_a_key_is_rejected_with_its_name():

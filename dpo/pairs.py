@@ -1,0 +1,512 @@
+"""rd-pairs: preference pairs from the farm's own mistakes (correct vs wrong rollouts of one prompt).
+
+    rd-pairs                                          # runs/demo/rollout -> runs/demo/pairs
+    rd-pairs pairs_per_problem=8 strategy=length_matched min_pass_rate=0.1 max_pass_rate=0.9
+    rd-pairs input_dir=runs/onpolicy/rollout max_length=2048 truncated_rejected=false
+
+The store is the teacher's rollouts, or on-policy rollouts of the SFT checkpoint sampled by the same
+farm (rd-rollout model.path=runs/demo/sft/final run_dir=runs/onpolicy). A verified-correct rollout
+is a chosen side, a verified-wrong one of the same problem a rejected side; unjudged rollouts are
+never used and truncated ones are never chosen (a truncated rollout is never correct).
+
+Outputs under run_dir/pairs/:
+  pairs.jsonl    {"problem_id", "prompt" (chat messages), "chosen", "rejected", "chosen_id",
+                 "rejected_id", "meta"}: TRL's conversational preference format once chosen and
+                 rejected are wrapped as assistant turns (rd-dpo does that).
+  report.json, report.md   every step's kept/dropped counts, pairs per source and difficulty, chosen
+                 and rejected lengths, the truncation check, decontamination removals.
+  lengths.png    token lengths of chosen vs rejected.
+  summary.json, config.yaml
+The truncation check: the DPO trainer cuts prompt+completion at its max_length, keeping the start.
+A chosen completion that does not fit whole would lose its final answer, so such rollouts are not
+used as chosen here (counted in the report), and the built pairs are re-measured: any pair whose
+prompt+chosen exceeds max_length is an error, never a silent cut. rd-dpo repeats the check on
+the trainer's own tokenization at trainer.max_length.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+import time
+import zlib
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra.core.config_store import ConfigStore
+from omegaconf import OmegaConf
+
+from rollout.prompts import PromptConfig, format_answer, messages, split_completion, with_switch
+from rollout.selection import (
+    DecontamConfig,
+    Steps,
+    contaminated,
+    drop_contaminated,
+    drop_exact_duplicates,
+    load_eval_sets,
+    load_tokenizer,
+    pass_rates,
+    rollout_order,
+    store_fingerprint,
+    token_stats,
+    write_jsonl_atomic,
+    write_text_atomic,
+)
+
+STRATEGIES = ("random", "length_matched", "hardest_first")
+FORMATS = ("think", "raw")
+OUTPUTS = ("pairs.jsonl", "report.json", "report.md", "summary.json")
+
+
+@dataclass
+class PairsConfig:
+    run_dir: str = "runs/demo"
+    input_dir: str | None = None  # the rollout store; null: run_dir/rollout
+    tokenizer: str = "smollm2_135m"  # renders and measures: a recipe name or a model folder
+    system: str | None = None  # system turn; null: the chat template's default (as rd-curate)
+    format: str = "think"  # "think": <think>reasoning</think> answer, as rd-curate's SFT set; "raw"
+    mode_switch: bool = True  # append /think to the user turn, as rd-curate does for think examples
+    pairs_per_problem: int = 4
+    strategy: str = "random"  # random | length_matched | hardest_first
+    max_pairs: int | None = None  # cap over all problems; null: no cap
+    min_pass_rate: float = 0.0  # window on correct/judged; 0 and 1 can never pair anyway
+    max_pass_rate: float = 1.0
+    truncated_rejected: bool = True  # may a truncated (finish_reason=length) rollout be rejected?
+    max_length: int = 1024  # the DPO trainer's max_length (rd-dpo trainer.max_length)
+    seed: int = 0
+    plot: bool = True
+    decontam: DecontamConfig = field(default_factory=DecontamConfig)
+
+
+ConfigStore.instance().store(name="pairs_schema", node=PairsConfig)
+
+
+def validate(cfg: PairsConfig) -> None:
+    """Every config error at once, each naming the key and the fix."""
+    errors = []
+    if cfg.strategy not in STRATEGIES:
+        errors.append(f"strategy must be one of {STRATEGIES}, got {cfg.strategy!r}")
+    if cfg.format not in FORMATS:
+        errors.append(f"format must be one of {FORMATS}, got {cfg.format!r}")
+    if cfg.pairs_per_problem < 1:
+        errors.append(f"pairs_per_problem must be >= 1, got {cfg.pairs_per_problem}")
+    if cfg.max_pairs is not None and cfg.max_pairs < 1:
+        errors.append(f"max_pairs must be >= 1 or null, got {cfg.max_pairs}")
+    if not 0.0 <= cfg.min_pass_rate <= cfg.max_pass_rate <= 1.0:
+        errors.append(
+            "need 0 <= min_pass_rate <= max_pass_rate <= 1, got "
+            f"{cfg.min_pass_rate} and {cfg.max_pass_rate}"
+        )
+    if cfg.max_length < 16:
+        errors.append(f"max_length must be the trainer's max_length (>= 16), got {cfg.max_length}")
+    if errors:
+        raise ValueError("bad rd-pairs config:\n  " + "\n  ".join(errors))
+
+
+# ---------------------------------------------------------------------------------------------
+# Rendering and measuring: exactly as TRL's DPOTrainer tokenizes a conversational pair.
+
+
+def prompt_messages(r: dict[str, Any], cfg: PairsConfig) -> list[dict[str, str]]:
+    msgs = messages(r, PromptConfig(example=False, system=cfg.system))
+    if cfg.format == "think" and cfg.mode_switch:
+        msgs[-1] = {**msgs[-1], "content": with_switch(msgs[-1]["content"], "think")}
+    return msgs
+
+
+def completion_text(r: dict[str, Any], cfg: PairsConfig) -> str:
+    if cfg.format == "raw":
+        return r["completion"]
+    return format_answer(*split_completion(r["completion"]), "think")
+
+
+def sequence_length(tokenizer, prompt: list[dict], completion: str) -> int:
+    """Tokens of prompt+completion as the trainer sees them (chat template, end-of-turn included)."""
+    conv = prompt + [{"role": "assistant", "content": completion}]
+    return len(tokenizer.apply_chat_template(conv, tokenize=True, return_dict=True)["input_ids"])
+
+
+def truncation_check(lengths: list[tuple[str, int]], max_length: int, where: str) -> dict[str, Any]:
+    """(pair id, prompt+chosen tokens) for every pair; an error if any chosen would be cut."""
+    over = [(pid, n) for pid, n in lengths if n > max_length]
+    if over:
+        worst = max(over, key=lambda x: x[1])
+        raise ValueError(
+            f"{len(over)} of {len(lengths)} chosen completions would lose their end (and final "
+            f"answer) at {where}={max_length}: the longest prompt+chosen is {worst[1]} tokens "
+            f"(pair {worst[0]}). Raise {where} to at least {worst[1]}, or rebuild the pairs with "
+            f"rd-pairs max_length={max_length} so that such rollouts are not used as chosen."
+        )
+    return {
+        "max_length": max_length,
+        "pairs": len(lengths),
+        "chosen_cut": 0,
+        "longest_prompt_plus_chosen": max((n for _, n in lengths), default=0),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Pairing.
+
+
+def _rng(seed: int, problem_id: str) -> random.Random:
+    return random.Random(zlib.crc32(f"{seed}:{problem_id}".encode()))
+
+
+def pair_problem(
+    chosen: list[dict], rejected: list[dict], k: int, strategy: str, rng: random.Random
+) -> list[tuple[dict, dict]]:
+    """Up to k distinct (chosen, rejected) pairs of one problem.
+
+    random / hardest_first: spread over as many different rollouts as possible (each pick takes the
+    combination whose two sides were used least, ties broken at random), so k pairs are not k
+    copies of one chosen. length_matched: the combinations closest in length first, which keeps
+    DPO from learning "shorter wins" when wrong answers are mostly long (truncated) ones.
+    """
+    combos = [(i, j, rng.random()) for i in range(len(chosen)) for j in range(len(rejected))]
+    if strategy == "length_matched":
+
+        def gap(c: tuple) -> float:
+            a, b = chosen[c[0]]["_tokens"], rejected[c[1]]["_tokens"]
+            return abs(a - b) / max(a, b, 1)
+
+        combos.sort(key=lambda c: (gap(c), c[2]))
+        picked = combos[:k]
+    else:
+        used_c, used_r = Counter(), Counter()
+        picked = []
+        remaining = combos
+        while remaining and len(picked) < k:
+            best = min(remaining, key=lambda c: (used_c[c[0]] + used_r[c[1]], c[2]))
+            picked.append(best)
+            used_c[best[0]] += 1
+            used_r[best[1]] += 1
+            remaining = [c for c in remaining if c is not best]
+    return [(chosen[i], rejected[j]) for i, j, _ in picked]
+
+
+def problem_order(pids: list[str], rates: dict, strategy: str, seed: int) -> list[str]:
+    """Which problems fill a max_pairs budget first: the hardest (lowest pass rate) for
+    hardest_first, a seeded shuffle otherwise."""
+    tiebreak = {pid: _rng(seed, pid).random() for pid in pids}
+    if strategy == "hardest_first":
+        return sorted(pids, key=lambda p: (rates[p], tiebreak[p]))
+    return sorted(pids, key=lambda p: tiebreak[p])
+
+
+def difficulty_of(r: dict[str, Any]) -> str:
+    d = (r.get("meta") or {}).get("difficulty")
+    return str(d) if d is not None else "-"
+
+
+def build(records: list[dict], cfg: PairsConfig, tokenizer, bad: dict[str, dict]):
+    """(pairs, steps, per-pair lengths): the selection steps over rollouts, then pairing."""
+    records = sorted(records, key=rollout_order)
+    rates = pass_rates(records)
+    st = Steps()
+    kept = st.add(
+        "judged",
+        len(records),
+        [r for r in records if r.get("correct") is not None],
+        {"unjudged": sum(r.get("correct") is None for r in records)},
+    )
+    kept = st.add("decontaminate", len(kept), *drop_contaminated(kept, bad))
+    in_window, dropped = [], Counter()
+    for r in kept:
+        rate = rates[r["problem_id"]]
+        if rate == 0.0:
+            dropped["never solved"] += 1
+        elif rate == 1.0:
+            dropped["always solved"] += 1
+        elif rate < cfg.min_pass_rate:
+            dropped["too hard"] += 1
+        elif rate > cfg.max_pass_rate:
+            dropped["too easy"] += 1
+        else:
+            in_window.append(r)
+    kept = st.add("pass-rate window", len(kept), in_window, dropped)
+    if not cfg.truncated_rejected:
+        kept = st.add(
+            "truncated",
+            len(kept),
+            [r for r in kept if r.get("finish_reason") != "length"],
+            {"truncated": sum(r.get("finish_reason") == "length" for r in kept)},
+        )
+    kept = st.add("exact dedup", len(kept), *drop_exact_duplicates(kept))
+
+    # Render and measure; a chosen that would not fit the trainer's max_length is not used.
+    rendered = []
+    for r in kept:
+        prompt = prompt_messages(r, cfg)
+        text = completion_text(r, cfg)
+        seq = sequence_length(tokenizer, prompt, text)
+        rendered.append({**r, "_prompt": prompt, "_text": text, "_seq": seq})
+    prompt_len = {}
+    for r in rendered:
+        if r["problem_id"] not in prompt_len:
+            prompt_len[r["problem_id"]] = sequence_length(tokenizer, r["_prompt"], "")
+        r["_tokens"] = r["_seq"] - prompt_len[r["problem_id"]]
+    too_long = [r for r in rendered if r["correct"] and r["_seq"] > cfg.max_length]
+    rendered = st.add(
+        "chosen fits max_length",
+        len(rendered),
+        [r for r in rendered if not (r["correct"] and r["_seq"] > cfg.max_length)],
+        {f"chosen longer than max_length={cfg.max_length}": len(too_long)},
+    )
+
+    # Pair within each problem, then fill the max_pairs budget in problem order.
+    by_problem: dict[str, dict[bool, list[dict]]] = defaultdict(lambda: {True: [], False: []})
+    for r in rendered:
+        by_problem[r["problem_id"]][bool(r["correct"])].append(r)
+    per_problem = {}
+    unpairable = 0
+    for pid, sides in by_problem.items():
+        if not sides[True] or not sides[False]:
+            unpairable += len(sides[True]) + len(sides[False])
+            continue
+        per_problem[pid] = pair_problem(
+            sides[True], sides[False], cfg.pairs_per_problem, cfg.strategy, _rng(cfg.seed, pid)
+        )
+    pairs, lengths = [], []
+    for pid in problem_order(list(per_problem), rates, cfg.strategy, cfg.seed):
+        for c, r in per_problem[pid]:
+            if cfg.max_pairs is not None and len(pairs) >= cfg.max_pairs:
+                break
+            pair_id = f"{c['rollout_id']}|{r['rollout_id']}"
+            pairs.append(
+                {
+                    "problem_id": pid,
+                    "prompt": c["_prompt"],
+                    "chosen": c["_text"],
+                    "rejected": r["_text"],
+                    "chosen_id": c["rollout_id"],
+                    "rejected_id": r["rollout_id"],
+                    "meta": {
+                        "source": c.get("source"),
+                        "kind": c.get("kind", "math"),
+                        "difficulty": difficulty_of(c),
+                        "pass_rate": rates[pid],
+                        "chosen_tokens": c["_tokens"],
+                        "rejected_tokens": r["_tokens"],
+                        "rejected_truncated": r.get("finish_reason") == "length",
+                        "rejected_cut": r["_seq"] > cfg.max_length,
+                        "chosen_model": c.get("model"),
+                        "rejected_model": r.get("model"),
+                    },
+                }
+            )
+            lengths.append((pair_id, c["_seq"]))
+    st.rows.append(
+        {
+            "step": "pairing",
+            "in": len(rendered),
+            "kept": len(pairs),
+            "dropped": {"problem has only one outcome left": unpairable} if unpairable else {},
+        }
+    )
+    return pairs, st, lengths
+
+
+# ---------------------------------------------------------------------------------------------
+# Report.
+
+
+def plot_lengths(pairs: list[dict], path: Path) -> None:
+    import os
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=110)
+    chosen = [p["meta"]["chosen_tokens"] for p in pairs]
+    rejected = [p["meta"]["rejected_tokens"] for p in pairs]
+    if pairs:
+        top = max(chosen + rejected)
+        step = max(1, top // 30)
+        bins = list(range(0, top + step + 1, step))
+        ax.hist(chosen, bins=bins, alpha=0.7, label=f"chosen (mean {mean(chosen):.0f})")
+        ax.hist(rejected, bins=bins, alpha=0.7, label=f"rejected (mean {mean(rejected):.0f})")
+        ax.legend()
+    ax.set_xlabel("completion tokens")
+    ax.set_ylabel("pairs")
+    ax.set_title(f"Chosen vs rejected lengths ({len(pairs)} pairs)")
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    fig.savefig(tmp, format="png")
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def mean(xs: list[int]) -> float:
+    return sum(xs) / len(xs) if xs else 0.0
+
+
+def report_markdown(report: dict[str, Any]) -> str:
+    lines = [f"# rd-pairs report: {report['input']['dir']}", ""]
+    lines.append(
+        f"{report['input']['rollouts']} rollouts of {report['input']['problems']} problems → "
+        f"**{report['pairs']} pairs** from {report['problems_paired']} problems "
+        f"(strategy {report['strategy']}, up to {report['pairs_per_problem']} per problem)."
+    )
+    lines += ["", "| step | in | kept | dropped |", "|---|---:|---:|---|"]
+    for s in report["steps"]:
+        dropped = ", ".join(f"{k}: {v}" for k, v in s["dropped"].items()) or "-"
+        lines.append(f"| {s['step']} | {s['in']} | {s['kept']} | {dropped} |")
+    for title, key in (("source", "by_source"), ("difficulty", "by_difficulty")):
+        lines += ["", f"Pairs per {title}:", "", f"| {title} | pairs |", "|---|---:|"]
+        lines += [f"| {k} | {v} |" for k, v in report[key].items()]
+    ln = report["lengths"]
+    lines += [
+        "",
+        "| tokens | chosen | rejected |",
+        "|---|---:|---:|",
+        f"| mean | {ln['chosen']['mean']} | {ln['rejected']['mean']} |",
+        f"| total | {ln['chosen']['total']} | {ln['rejected']['total']} |",
+        "",
+        f"Rejected sides that were truncated rollouts: {ln['rejected_truncated']}; rejected sides "
+        f"the trainer will cut at max_length: {ln['rejected_cut']} (a cut rejected side is fine: "
+        "it stays wrong).",
+    ]
+    tc = report["truncation_check"]
+    lines += [
+        "",
+        f"**Truncation check** at max_length={tc['max_length']}: {tc['chosen_cut']} of "
+        f"{tc['pairs']} chosen completions cut; the longest prompt+chosen is "
+        f"{tc['longest_prompt_plus_chosen']} tokens.",
+    ]
+    dec = report["decontamination"]
+    lines += ["", f"Decontamination: {len(dec['removed'])} problems removed."]
+    lines += [
+        f"- {d['problem_id']} ~ {d['eval_set']}:{d['eval_problem_id']} ({d['ngram']!r})"
+        for d in dec["removed"][:50]
+    ]
+    lines += [f"- skipped eval set {s['set']}: {s['reason']}" for s in dec["skipped"]]
+    if report.get("plot"):
+        lines += ["", "![lengths](lengths.png)"]
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# The stage.
+
+
+def up_to_date(out: Path, cfg_yaml: str, fingerprint: list, plot: bool) -> dict | None:
+    needed = [*OUTPUTS, "config.yaml", *(["lengths.png"] if plot else [])]
+    if not all((out / n).exists() for n in needed):
+        return None
+    if (out / "config.yaml").read_text(encoding="utf-8") != cfg_yaml:
+        return None
+    try:
+        summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        return None
+    return summary if summary.get("input") == fingerprint else None
+
+
+def run(cfg: PairsConfig) -> dict[str, Any]:
+    """The stage; returns the summary (up_to_date=True when there was nothing to do)."""
+    from rollout.store import read_store, shard_files, write_json_atomic
+
+    validate(cfg)
+    src = Path(cfg.input_dir) if cfg.input_dir else Path(cfg.run_dir) / "rollout"
+    shards = shard_files(src)
+    if not shards:
+        raise ValueError(
+            f"no rollout store at {src} (no shard-*.jsonl files): run rd-rollout run_dir={cfg.run_dir} "
+            "first, or set input_dir=<a folder with shard files>"
+        )
+    out = Path(cfg.run_dir) / "pairs"
+    cfg_yaml = OmegaConf.to_yaml(OmegaConf.structured(cfg))
+    fingerprint = store_fingerprint(shards)
+    previous = up_to_date(out, cfg_yaml, fingerprint, cfg.plot)
+    if previous is not None:
+        print(f"rd-pairs: {out} is up to date (same config, same store); nothing to do")
+        return {**previous, "up_to_date": True}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.yaml").unlink(missing_ok=True)  # written last: missing = unfinished
+    t0 = time.perf_counter()
+
+    records = read_store(src)
+    tokenizer = load_tokenizer(cfg.tokenizer)
+    index, eval_loaded, eval_skipped = load_eval_sets(cfg.decontam.sets, cfg.decontam.ngram)
+    for skip in eval_skipped:
+        print(f"rd-pairs: skipped eval set {skip['set']}: {skip['reason']}", file=sys.stderr)
+    bad = contaminated([r for r in records if r.get("correct") is not None], index)
+    pairs, steps, lengths = build(records, cfg, tokenizer, bad)
+    check = truncation_check(lengths, cfg.max_length, "max_length")
+    if not pairs:
+        print(
+            "rd-pairs: warning: no pairs: no problem has both a correct and a wrong rollout left "
+            "(see report.md for where they went)",
+            file=sys.stderr,
+        )
+
+    write_jsonl_atomic(out / "pairs.jsonl", pairs)
+    report = {
+        "input": {
+            "dir": str(src),
+            "shards": fingerprint,
+            "rollouts": len(records),
+            "problems": len({r["problem_id"] for r in records}),
+        },
+        "pairs": len(pairs),
+        "problems_paired": len({p["problem_id"] for p in pairs}),
+        "strategy": cfg.strategy,
+        "pairs_per_problem": cfg.pairs_per_problem,
+        "steps": steps.rows,
+        "by_source": dict(sorted(Counter(str(p["meta"]["source"]) for p in pairs).items())),
+        "by_difficulty": dict(sorted(Counter(p["meta"]["difficulty"] for p in pairs).items())),
+        "lengths": {
+            "chosen": token_stats([p["meta"]["chosen_tokens"] for p in pairs]),
+            "rejected": token_stats([p["meta"]["rejected_tokens"] for p in pairs]),
+            "rejected_truncated": sum(p["meta"]["rejected_truncated"] for p in pairs),
+            "rejected_cut": sum(p["meta"]["rejected_cut"] for p in pairs),
+        },
+        "truncation_check": check,
+        "decontamination": {
+            "ngram": cfg.decontam.ngram,
+            "eval_sets": eval_loaded,
+            "skipped": eval_skipped,
+            "removed": sorted(bad.values(), key=lambda d: d["problem_id"]),
+        },
+        "plot": cfg.plot,
+    }
+    write_json_atomic(out / "report.json", report)
+    write_text_atomic(out / "report.md", report_markdown(report))
+    if cfg.plot:
+        plot_lengths(pairs, out / "lengths.png")
+    summary = {
+        "pairs": len(pairs),
+        "problems_paired": report["problems_paired"],
+        "input": fingerprint,
+        "seconds": round(time.perf_counter() - t0, 2),
+        "truncation_check": check,
+    }
+    write_json_atomic(out / "summary.json", summary)
+    write_text_atomic(out / "config.yaml", cfg_yaml)
+    print(report_markdown(report))
+    return summary
+
+
+@hydra.main(config_path="pkg://conf", config_name="pairs", version_base="1.3")
+def _hydra_main(cfg) -> None:
+    typed: PairsConfig = OmegaConf.to_object(cfg)  # type: ignore[assignment]
+    try:
+        run(typed)
+    except ValueError as e:
+        print(f"rd-pairs: error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+def main() -> None:
+    _hydra_main()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,405 @@
+"""rd-dpo: stage 3, roll-out DPO on correct-vs-wrong pairs (TRL's DPOTrainer), and sweeps over it.
+
+    rd-dpo                                             # run_dir/pairs/pairs.jsonl, from run_dir/sft/final
+    rd-dpo trainer.beta=0.05 'trainer.loss_type=[ipo]' trainer.learning_rate=1e-6
+    rd-dpo --multirun trainer.beta=0.01,0.05,0.1 trainer.learning_rate=5e-7,1e-6   # a 3x2 grid
+    accelerate launch --config_file conf/accelerate/zero3.yaml -m dpo.train run_dir=...
+
+`trainer.*` goes to trl.DPOConfig unchanged (beta, loss_type, learning_rate, lr_scheduler_type, ...).
+
+Reference log-probabilities are computed once and kept on disk (ref_cache), keyed by the reference
+weights and the tokenized pairs (and the few trainer settings that change them), so every point of
+a beta/learning-rate sweep, a resumed run and a re-run reuse them; TRL's own precompute keeps them
+only for one process. The computation itself is TRL's, so it works wherever TRL's does, DeepSpeed
+ZeRO-2/3 included (conf/accelerate/). `trainer.precompute_ref_log_probs=false` gives TRL's default
+instead: a reference forward pass on every step.
+
+A single run writes run_dir/dpo/; a sweep point writes its own folder under run_dir/dpo_sweep/
+(named by its overrides), each with final/, summary.json (status, overrides, final metrics,
+history), metrics.jsonl, config.yaml; rd-sweep-report gathers a sweep folder into a table.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra.core.config_store import ConfigStore
+from omegaconf import OmegaConf
+
+from rollout.generate import ModelConfig
+
+# DPOConfig fields that change the reference log-probs of the same pairs under the same weights.
+REF_FIELDS = ("max_length", "truncation_mode", "padding_free", "ld_alpha", "bf16", "fp16")
+
+
+@dataclass
+class DPOStageConfig:
+    run_dir: str = "runs/demo"
+    data: str | None = None  # pairs JSONL (rd-pairs); null: run_dir/pairs/pairs.jsonl
+    init_from: str = "sft"  # "sft": run_dir/sft/final; "base": model.path; or a model folder
+    model: ModelConfig = field(default_factory=ModelConfig)
+    trainer: dict[str, Any] = field(default_factory=dict)  # trl.DPOConfig fields
+    ref_cache: str | None = None  # reference log-prob cache; null: run_dir/dpo_ref_cache
+    output_dir: str | None = None  # null: run_dir/dpo, or the sweep point's folder under --multirun
+    final_eval: bool = True  # reward margins/accuracies of the trained model on all pairs
+    evaluate: bool = False  # also run rd-eval on the trained checkpoint
+    eval: dict[str, Any] = field(default_factory=dict)  # rd-eval (EvalConfig) fields for that
+    objective: str = "rewards/margins"  # the summary metric returned to a sweeper (Optuna)
+    seed: int = 0
+
+
+ConfigStore.instance().store(name="dpo_schema", node=DPOStageConfig)
+
+
+def point_name(override_dirname: str) -> str:
+    """A sweep point's folder: its overrides, shortened with a hash past 120 characters (file
+    systems stop at 255, and fixed overrides repeat in every point); summary.json keeps them all."""
+    if len(override_dirname) <= 120:
+        return override_dirname or "default"
+    digest = hashlib.sha1(override_dirname.encode()).hexdigest()[:8]
+    return f"{override_dirname[:100].rsplit(',', 1)[0]},...-{digest}"
+
+
+OmegaConf.register_new_resolver("rd_point", point_name, replace=True)
+
+
+def load_pairs(path: Path) -> list[dict]:
+    """rd-pairs rows as TRL's conversational preference format; errors name file:line."""
+    rows = []
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            prompt, chosen, rejected = row["prompt"], row["chosen"], row["rejected"]
+            if isinstance(prompt, str):
+                prompt = [{"role": "user", "content": prompt}]
+            if not (prompt and all("role" in m and "content" in m for m in prompt)):
+                raise ValueError("prompt must be chat messages or a string")
+            if not isinstance(chosen, str) or not isinstance(rejected, str):
+                raise ValueError("chosen and rejected must be strings")
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+            raise ValueError(
+                f'{path}:{lineno}: expected {{"prompt": [messages], "chosen": str, "rejected": str}} '
+                f"as written by rd-pairs ({e})"
+            ) from e
+        rows.append(
+            {
+                "prompt": prompt,
+                "chosen": [{"role": "assistant", "content": chosen}],
+                "rejected": [{"role": "assistant", "content": rejected}],
+            }
+        )
+    if not rows:
+        raise ValueError(f"{path}: no pairs (rd-pairs found no problem with both outcomes?)")
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# The reference log-prob cache.
+
+
+def ref_cache_key(model_hash: str, dataset, args) -> str:
+    """Content key: reference weights, the tokenized pairs in order, and the settings in REF_FIELDS."""
+    import numpy as np
+    import trl
+
+    h = hashlib.sha256()
+    h.update(f"trl={trl.__version__};weights={model_hash};".encode())
+    h.update(json.dumps({k: getattr(args, k, None) for k in REF_FIELDS}, default=str).encode())
+    for col in ("prompt_ids", "chosen_ids", "rejected_ids"):
+        for ids in dataset[col]:
+            h.update(np.asarray(ids, dtype=np.int64).tobytes())
+            h.update(b"|")
+    return h.hexdigest()[:24]
+
+
+@contextlib.contextmanager
+def _lock(path: Path, single_process: bool):
+    """One computing process per key when parallel sweep points share a cache (single-rank jobs;
+    ranks of one job compute together and must not wait on each other)."""
+    if not single_process:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def trainer_class():
+    """DPOTrainer whose reference log-prob precompute goes through the on-disk cache."""
+    from trl import DPOTrainer
+
+    class CachedRefDPOTrainer(DPOTrainer):
+        ref_cache_dir: Path
+        ref_events: list[dict]
+
+        def _precompute_ref_logps(self, dataset, name, batch_size):
+            import numpy as np
+            from datasets import Dataset as HFDataset
+            from datasets import concatenate_datasets
+
+            t0 = time.perf_counter()
+            key = ref_cache_key(self._precompute_model_hash, dataset, self.args)
+            path = self.ref_cache_dir / f"{key}.npz"
+            single = self.accelerator.num_processes == 1
+            with _lock(path.with_suffix(".lock"), single):
+                if path.exists():
+                    data = np.load(path)
+                    if len(data["chosen"]) == len(dataset):
+                        cols = HFDataset.from_dict(
+                            {
+                                "ref_chosen_logps": data["chosen"].tolist(),
+                                "ref_rejected_logps": data["rejected"].tolist(),
+                            }
+                        )
+                        self.ref_events.append(
+                            {"split": name, "key": key, "source": "cache", "seconds": 0.0}
+                        )
+                        return concatenate_datasets([dataset, cols], axis=1)
+                out = super()._precompute_ref_logps(dataset, name, batch_size)
+                if self.accelerator.is_main_process:
+                    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.npz")
+                    np.savez(
+                        tmp,
+                        chosen=np.asarray(out["ref_chosen_logps"], dtype=np.float32),
+                        rejected=np.asarray(out["ref_rejected_logps"], dtype=np.float32),
+                    )
+                    os.replace(tmp, path)
+                self.accelerator.wait_for_everyone()
+            seconds = round(time.perf_counter() - t0, 2)
+            self.ref_events.append(
+                {"split": name, "key": key, "source": "computed", "seconds": seconds}
+            )
+            if self.accelerator.is_main_process:
+                with open(self.ref_cache_dir / "computed.jsonl", "a") as f:
+                    f.write(json.dumps({**self.ref_events[-1], "pairs": len(dataset)}) + "\n")
+            return out
+
+    return CachedRefDPOTrainer
+
+
+# ---------------------------------------------------------------------------------------------
+# The stage.
+
+
+def output_dir(cfg: DPOStageConfig) -> tuple[Path, dict[str, str]]:
+    """(folder, overrides): run_dir/dpo for a single run; the sweep point's folder under --multirun."""
+    if cfg.output_dir:
+        return Path(cfg.output_dir), {}
+    try:
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        hc = HydraConfig.get()
+        if hc.mode == RunMode.MULTIRUN:
+            overrides = dict(o.split("=", 1) for o in hc.overrides.task if "=" in o)
+            return Path(hc.runtime.output_dir), overrides
+    except ValueError:  # not under Hydra (a direct call to run())
+        pass
+    return Path(cfg.run_dir) / "dpo", {}
+
+
+def start_model(cfg: DPOStageConfig) -> str:
+    from rollout.models import prepare
+
+    if cfg.init_from == "sft":
+        start = Path(cfg.run_dir) / "sft" / "final"
+        if not (start / "config.json").exists():
+            raise ValueError(
+                f"no SFT checkpoint at {start}: run rd-sft run_dir={cfg.run_dir} first, or set "
+                "init_from=base (model.path) or init_from=<a model folder>"
+            )
+        return str(start)
+    if cfg.init_from == "base":
+        return prepare(cfg.model.path)
+    if not (Path(cfg.init_from) / "config.json").exists():
+        raise ValueError(f"init_from={cfg.init_from!r} is not sft, base or a model folder")
+    return cfg.init_from
+
+
+def build_trainer(cfg: DPOStageConfig, model_path: str, rows: list[dict], out: Path):
+    """The DPOTrainer (cached reference log-probs), after the truncation check on its max_length."""
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import DPOConfig
+
+    from dpo.pairs import truncation_check
+
+    targs: dict[str, Any] = {
+        "report_to": "none",
+        "seed": cfg.seed,
+        "precompute_ref_log_probs": True,
+        "gradient_checkpointing": False,
+        **cfg.trainer,
+    }
+    targs.setdefault("use_cpu", not torch.cuda.is_available())
+    targs.setdefault("bf16", False)
+    try:
+        args = DPOConfig(output_dir=str(out), **targs)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"trainer.* is passed to trl.DPOConfig, which rejected it: {e}") from e
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    if args.max_length is not None:
+        lengths = [
+            (
+                f"#{i}",
+                len(
+                    tokenizer.apply_chat_template(
+                        r["prompt"] + r["chosen"], tokenize=True, return_dict=True
+                    )["input_ids"]
+                ),
+            )
+            for i, r in enumerate(rows)
+        ]
+        truncation_check(lengths, args.max_length, "trainer.max_length")
+    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
+    model.config.use_cache = False
+    data = Dataset.from_list(rows)
+    cls = trainer_class()
+    cls.ref_cache_dir = (
+        Path(cfg.ref_cache) if cfg.ref_cache else Path(cfg.run_dir) / "dpo_ref_cache"
+    )
+    cls.ref_cache_dir.mkdir(parents=True, exist_ok=True)
+    cls.ref_events = []
+    trainer = cls(
+        model=model,
+        args=args,
+        train_dataset=data,
+        eval_dataset=data if cfg.final_eval else None,
+        processing_class=tokenizer,
+    )
+    return trainer
+
+
+def final_metrics(history: list[dict], evaluation: dict[str, float]) -> dict[str, float]:
+    """The last logged training values, then the final evaluation on all pairs (eval_ keys)."""
+    out: dict[str, float] = {}
+    for entry in history:
+        for k, v in entry.items():
+            if k in ("loss", "train_loss") or k.startswith(("rewards/", "logps/")):
+                out["train_loss" if k == "loss" else k] = v
+    for k, v in evaluation.items():
+        if k.startswith("eval_"):
+            out[f"final/{k[5:]}"] = v
+    if "final/rewards/margins" in out:  # the headline numbers: measured after training, all pairs
+        out["rewards/margins"] = out["final/rewards/margins"]
+        out["rewards/accuracies"] = out.get(
+            "final/rewards/accuracies", out.get("rewards/accuracies")
+        )
+    return out
+
+
+def run(cfg: DPOStageConfig) -> dict[str, Any]:
+    """The stage (or one sweep point); returns its summary."""
+    from rollout.checkpoints import last_checkpoint, training_summary
+    from rollout.store import write_json_atomic
+
+    out, overrides = output_dir(cfg)
+    final = out / "final"
+    if (final / "config.json").exists() and (out / "summary.json").exists():
+        summary = json.loads((out / "summary.json").read_text())
+        if summary.get("status") == "done":
+            print(f"rd-dpo: {final} exists; nothing to do (delete it to train again)")
+            return summary
+    data = Path(cfg.data) if cfg.data else Path(cfg.run_dir) / "pairs" / "pairs.jsonl"
+    if not data.exists():
+        raise ValueError(
+            f"no pairs at {data}: run rd-pairs run_dir={cfg.run_dir} first, or set data=<pairs JSONL>"
+        )
+    model_path = start_model(cfg)
+    rows = load_pairs(data)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.structured(cfg)))
+    write_json_atomic(out / "summary.json", {"status": "running", "overrides": overrides})
+
+    trainer = build_trainer(cfg, model_path, rows, out)
+    resume = last_checkpoint(out)
+    t0 = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=resume)
+    seconds = time.perf_counter() - t0
+    evaluation = trainer.evaluate() if cfg.final_eval else {}
+    trainer.save_model(str(final))
+    trainer.processing_class.save_pretrained(str(final))
+    history = [h for h in trainer.state.log_history if "loss" in h]
+    with open(out / "metrics.jsonl", "w") as f:
+        for h in trainer.state.log_history:
+            f.write(json.dumps(h) + "\n")
+    metrics = final_metrics(history, evaluation)
+    if cfg.evaluate:
+        metrics.update(evaluate_checkpoint(cfg, final, out))
+    summary = {
+        "status": "done",
+        "overrides": overrides,
+        "metrics": metrics,
+        "history": history,
+        **training_summary(trainer, result, seconds, resume),
+        "pairs": len(rows),
+        "init_from": model_path,
+        "final": str(final),
+        "reference": {
+            "precomputed": trainer.args.precompute_ref_log_probs,
+            "events": trainer.ref_events,
+            "cache": str(trainer.ref_cache_dir),
+        },
+        "seconds": round(seconds, 1),
+    }
+    write_json_atomic(out / "summary.json", summary)
+    print(
+        json.dumps({k: summary[k] for k in ("metrics", "steps", "seconds", "reference")}, indent=2)
+    )
+    return summary
+
+
+def evaluate_checkpoint(cfg: DPOStageConfig, final: Path, out: Path) -> dict[str, float]:
+    """rd-eval on the trained checkpoint, into the point's own folder; eval/<benchmark>/<metric>."""
+    from rollout.evaluate import EvalConfig
+    from rollout.evaluate import run as run_eval
+
+    try:
+        ecfg = OmegaConf.merge(OmegaConf.structured(EvalConfig), cfg.eval)
+    except Exception as e:  # an unknown key in eval.*
+        raise ValueError(f"eval.* must be rd-eval (EvalConfig) keys: {e}") from e
+    ecfg.run_dir = str(out)
+    ecfg.checkpoints = {"dpo": str(final)}
+    table = run_eval(OmegaConf.to_object(ecfg))
+    metrics = {}
+    for bench, cell in table["rows"][0]["benchmarks"].items():
+        for k in ("pass@1", "maj@n", "truncation_rate"):
+            if k in cell:
+                metrics[f"eval/{bench}/{k}"] = cell[k]
+    return metrics
+
+
+def main() -> None:
+    _hydra_main()
+
+
+@hydra.main(config_path="pkg://conf", config_name="dpo", version_base="1.3")
+def _hydra_main(cfg) -> float | None:
+    typed: DPOStageConfig = OmegaConf.to_object(cfg)  # type: ignore[assignment]
+    try:
+        summary = run(typed)
+    except ValueError as e:
+        print(f"rd-dpo: error: {e}", file=sys.stderr)
+        sys.exit(2)
+    return summary["metrics"].get(typed.objective)  # what an Optuna sweep optimises
+
+
+if __name__ == "__main__":
+    main()

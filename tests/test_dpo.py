@@ -1,0 +1,176 @@
+"""rd-dpo on a tiny random model: training, the reference log-prob cache, a real 2x2 Hydra multirun
+and its report, the truncation check, and input errors. TRL's DPOTrainer is the real one."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dpo.train import DPOStageConfig, load_pairs, run
+
+
+def arithmetic_pairs(n: int = 8) -> list[dict]:
+    rows = []
+    for i in range(n):
+        a, b = 3 + i, 11 + 2 * i
+        prompt = [{"role": "user", "content": f"What is {a} + {b}? Put the answer in \\boxed{{}}."}]
+        rows.append(
+            {
+                "problem_id": f"p{i}",
+                "prompt": prompt,
+                "chosen": f"{a} + {b} = {a + b}.\nThe answer is \\boxed{{{a + b}}}.",
+                "rejected": f"{a} + {b} = {a + b + 1}.\nThe answer is \\boxed{{{a + b + 1}}}.",
+                "chosen_id": f"p{i}:r0:i0",
+                "rejected_id": f"p{i}:r0:i1",
+                "meta": {},
+            }
+        )
+    return rows
+
+
+def write_pairs(path: Path, rows: list[dict]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+TRAINER = {
+    "max_steps": 3,
+    "per_device_train_batch_size": 4,
+    "per_device_eval_batch_size": 8,
+    "learning_rate": 1e-3,
+    "max_length": 96,
+    "logging_steps": 1,
+    "save_steps": 100,
+    "report_to": "none",
+    "precompute_ref_batch_size": 8,
+}
+
+
+def cfg_for(tmp_path, tiny_model, out: str, **trainer) -> DPOStageConfig:
+    return DPOStageConfig(
+        run_dir=str(tmp_path),
+        data=str(tmp_path / "pairs.jsonl"),
+        init_from=tiny_model,
+        output_dir=str(tmp_path / out),
+        trainer={**TRAINER, **trainer},
+    )
+
+
+def computed(tmp_path) -> list[dict]:
+    f = tmp_path / "dpo_ref_cache" / "computed.jsonl"
+    return [json.loads(x) for x in f.read_text().splitlines()] if f.exists() else []
+
+
+def test_dpo_trains_and_reuses_cached_reference_logps(tmp_path, tiny_model):
+    write_pairs(tmp_path / "pairs.jsonl", arithmetic_pairs())
+    first = run(cfg_for(tmp_path, tiny_model, "a"))
+    assert first["status"] == "done" and first["steps"] == 3
+    assert (Path(first["final"]) / "config.json").exists()
+    m = first["metrics"]
+    for k in ("train_loss", "rewards/margins", "rewards/accuracies", "final/rewards/margins"):
+        assert k in m, k
+    # At step 1 the policy is the reference: margins start at 0; three steps at lr 1e-3 move them.
+    assert first["history"][0]["rewards/margins"] == pytest.approx(0.0, abs=1e-4)
+    assert m["final/rewards/margins"] > 0
+    ev = first["reference"]["events"]
+    assert [e["source"] for e in ev] == ["computed", "cache"]  # train computed, eval same content
+    # Another beta: the same reference log-probs are loaded, not recomputed.
+    second = run(cfg_for(tmp_path, tiny_model, "b", beta=0.5))
+    assert [e["source"] for e in second["reference"]["events"]] == ["cache", "cache"]
+    assert len(computed(tmp_path)) == 1
+    # Another max_length changes what the reference sees: a new key, computed once more.
+    third = run(cfg_for(tmp_path, tiny_model, "c", max_length=80))
+    assert third["reference"]["events"][0]["source"] == "computed"
+    assert len({e["key"] for e in computed(tmp_path)}) == 2
+    # A finished folder is left alone.
+    again = run(cfg_for(tmp_path, tiny_model, "a"))
+    assert again["seconds"] == first["seconds"]
+
+
+def test_trl_default_reference_path_still_works(tmp_path, tiny_model):
+    write_pairs(tmp_path / "pairs.jsonl", arithmetic_pairs(4))
+    s = run(cfg_for(tmp_path, tiny_model, "plain", precompute_ref_log_probs=False, max_steps=1))
+    assert s["status"] == "done" and s["reference"]["events"] == []
+    assert computed(tmp_path) == []
+
+
+def test_multirun_grid_writes_four_points_one_reference_pass_and_a_report(tmp_path, tiny_model):
+    write_pairs(tmp_path / "pairs.jsonl", arithmetic_pairs())
+    trainer = [f"trainer.{k}={v}" for k, v in TRAINER.items() if k != "max_steps"]
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dpo.train",
+            "--multirun",
+            f"run_dir={tmp_path}",
+            f"data={tmp_path / 'pairs.jsonl'}",
+            f"init_from={tiny_model}",
+            "trainer.max_steps=2",
+            *trainer,
+            "trainer.beta=0.1,0.5",
+            "trainer.learning_rate=1e-4,1e-3",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    sweep = tmp_path / "dpo_sweep"
+    points = sorted(p for p in sweep.iterdir() if (p / "summary.json").exists())
+    assert len(points) == 4
+    grid = set()
+    for p in points:
+        s = json.loads((p / "summary.json").read_text())
+        assert s["status"] == "done" and (p / "final" / "config.json").exists()
+        grid.add((float(s["overrides"]["trainer.beta"]), float(s["overrides"]["trainer.learning_rate"])))
+        assert len(p.name) < 130  # long override lists are shortened with a hash
+    assert grid == {(0.1, 1e-4), (0.1, 1e-3), (0.5, 1e-4), (0.5, 1e-3)}
+    # The reference pass ran once for the whole sweep; every other point loaded it.
+    assert len(computed(tmp_path)) == 1
+    sources = [
+        e["source"]
+        for p in points
+        for e in json.loads((p / "summary.json").read_text())["reference"]["events"]
+    ]
+    assert sources.count("computed") == 1 and sources.count("cache") == 7
+    rep = subprocess.run(
+        [sys.executable, "-m", "dpo.sweep_report", f"run_dir={tmp_path}"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert rep.returncode == 0, rep.stderr[-2000:]
+    for f in ("report.md", "report.csv", "heatmap.png"):
+        assert (sweep / f).exists(), f
+    csv_rows = (sweep / "report.csv").read_text().splitlines()
+    assert len(csv_rows) == 5  # header + 4 points
+
+
+def test_a_chosen_side_the_trainer_would_cut_is_an_error(tmp_path, tiny_model):
+    rows = arithmetic_pairs(2)
+    rows[1]["chosen"] = "long " * 200 + rows[1]["chosen"]
+    write_pairs(tmp_path / "pairs.jsonl", rows)
+    with pytest.raises(ValueError, match=r"1 of 2 chosen .* trainer.max_length=96.*pair #1"):
+        run(cfg_for(tmp_path, tiny_model, "cut"))
+    assert not (tmp_path / "cut" / "final").exists()
+
+
+def test_bad_pairs_and_missing_inputs_name_file_line_and_fix(tmp_path, tiny_model):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps(arithmetic_pairs(1)[0]) + "\n" + '{"prompt": "x", "chosen": 1}\n')
+    with pytest.raises(ValueError, match=r"bad.jsonl:2: expected"):
+        load_pairs(bad)
+    cfg = DPOStageConfig(run_dir=str(tmp_path / "empty"))
+    with pytest.raises(ValueError, match="no pairs at .*run rd-pairs"):
+        run(cfg)
+    write_pairs(tmp_path / "empty" / "pairs" / "pairs.jsonl", arithmetic_pairs(1))
+    with pytest.raises(ValueError, match="no SFT checkpoint .*run rd-sft"):
+        run(cfg)
+    cfg = cfg_for(tmp_path, tiny_model, "x", betta=0.1)
+    write_pairs(tmp_path / "pairs.jsonl", arithmetic_pairs(1))
+    with pytest.raises(ValueError, match="trl.DPOConfig, which rejected it.*betta"):
+        run(cfg)
