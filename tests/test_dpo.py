@@ -126,7 +126,9 @@ def test_multirun_grid_writes_four_points_one_reference_pass_and_a_report(tmp_pa
     for p in points:
         s = json.loads((p / "summary.json").read_text())
         assert s["status"] == "done" and (p / "final" / "config.json").exists()
-        grid.add((float(s["overrides"]["trainer.beta"]), float(s["overrides"]["trainer.learning_rate"])))
+        grid.add(
+            (float(s["overrides"]["trainer.beta"]), float(s["overrides"]["trainer.learning_rate"]))
+        )
         assert len(p.name) < 130  # long override lists are shortened with a hash
     assert grid == {(0.1, 1e-4), (0.1, 1e-3), (0.5, 1e-4), (0.5, 1e-3)}
     # The reference pass ran once for the whole sweep; every other point loaded it.

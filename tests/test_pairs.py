@@ -66,7 +66,10 @@ def store(tmp_path) -> Path:
     lg = "Problem long: what is five plus two?"
     recs += [ro("long", 0, True, "five " * 600 + "\nThe answer is \\boxed{7}.", prompt=lg)]
     recs += [ro("long", 1, False, prompt=lg)]
-    recs += [ro("contam", 0, True, prompt=CONTAM, source="handcopy"), ro("contam", 1, False, prompt=CONTAM)]
+    recs += [
+        ro("contam", 0, True, prompt=CONTAM, source="handcopy"),
+        ro("contam", 1, False, prompt=CONTAM),
+    ]
     d = tmp_path / "rollout"
     ShardWriter(d, 0, 1).append(recs)
     return d
