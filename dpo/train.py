@@ -379,7 +379,7 @@ def evaluate_checkpoint(cfg: DPOStageConfig, final: Path, out: Path) -> dict[str
     ecfg.checkpoints = {"dpo": str(final)}
     table = run_eval(OmegaConf.to_object(ecfg))
     metrics = {}
-    for bench, cell in table["rows"][0]["benchmarks"].items():
+    for bench, cell in table["rows"][0]["cells"].items():
         for k in ("pass@1", "maj@n", "truncation_rate"):
             if k in cell:
                 metrics[f"eval/{bench}/{k}"] = cell[k]

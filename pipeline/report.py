@@ -1,0 +1,217 @@
+"""The pipeline's report and the model cards: what each stage did and whether it helped, honestly.
+
+A change counts as an improvement only when the paired bootstrap over the same problems says so
+(p < 0.05); anything else is reported as a change "not significant at this size", with its interval.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+ALPHA = 0.05
+
+
+def _load(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def stage_facts(run_dir: Path) -> dict[str, Any]:
+    """The few numbers per stage the report and the cards quote, from each stage's summary.json."""
+    ro = _load(run_dir / "rollout" / "summary.json")
+    allg = (ro.get("groups") or {}).get("all", {})
+    cur = _load(run_dir / "curate" / "summary.json")
+    pairs = _load(run_dir / "pairs" / "summary.json")
+    facts: dict[str, Any] = {
+        "rollout": {
+            "problems": ro.get("problems"),
+            "rollouts": allg.get("rollouts"),
+            "correct": allg.get("correct"),
+            "pass_rate": allg.get("pass_rate"),
+            "problems_with_correct": ro.get("problems_with_correct"),
+        },
+        "curate": {
+            k: cur.get(k)
+            for k in ("pretrain_examples", "pretrain_tokens", "sft_examples", "sft_tokens")
+        },
+        "pairs": {"pairs": pairs.get("pairs"), "problems": pairs.get("problems_paired")},
+    }
+    for stage in ("pretrain", "sft", "dpo"):
+        s = _load(run_dir / stage / "summary.json")
+        facts[stage] = {
+            k: s.get(k)
+            for k in ("steps", "first_loss", "last_loss", "seconds", "tokens", "examples")
+        }
+        if stage == "dpo":
+            facts[stage]["metrics"] = {
+                k: v for k, v in (s.get("metrics") or {}).items() if k.startswith("final/")
+            }
+    return facts
+
+
+def verdicts(table: dict[str, Any]) -> list[str]:
+    """One plain sentence per (stage, benchmark): what changed, by how much, significant or not."""
+    out = []
+    for row in table.get("rows", [])[1:]:
+        for bench, c in row["cells"].items():
+            if c.get("delta") is None:
+                continue
+            d, p = 100 * c["delta"], c["p_value"]
+            lo, hi = (100 * x for x in c["delta_ci"])
+            where = f"{row['checkpoint']} vs {c['vs']} on {bench} ({c['problems']} problems)"
+            if p < ALPHA and d > 0:
+                out.append(
+                    f"- {where}: **improved by {d:+.1f} points** (95% CI [{lo:+.1f}, {hi:+.1f}], p={p:.3f})."
+                )
+            elif p < ALPHA:
+                out.append(
+                    f"- {where}: **worse by {d:+.1f} points** (95% CI [{lo:+.1f}, {hi:+.1f}], p={p:.3f})."
+                )
+            else:
+                out.append(
+                    f"- {where}: {d:+.1f} points, not significant at this size (95% CI "
+                    f"[{lo:+.1f}, {hi:+.1f}], p={p:.2f})."
+                )
+    return out
+
+
+def model_card(cfg, stage: str, facts: dict[str, Any], table_md: str) -> str:
+    f = facts
+    lines = [
+        "---",
+        f"license: {cfg.card.license}",
+        f"base_model: {cfg.student}",
+        "tags: [reasoning-distill, reasoning, math]",
+        "---",
+        "",
+        f"# {cfg.title}: {stage} checkpoint",
+        "",
+        f"Base model: `{cfg.student}`. Teacher: `{cfg.teacher}`. Made by reasoning-distill's "
+        f"`rd-pipeline` (run_dir `{cfg.run_dir}`).",
+    ]
+    if cfg.description:
+        lines += ["", cfg.description.strip()]
+    lines += [
+        "",
+        "## Recipe and data",
+        "",
+        f"1. Rollouts: {f['rollout']['rollouts']} sampled from the teacher on "
+        f"{f['rollout']['problems']} problems, verified (pass rate "
+        f"{(f['rollout']['pass_rate'] or 0):.1%}), resampled by rejection sampling.",
+        f"2. Distill pretraining: {f['curate']['pretrain_examples']} verified-correct "
+        f"chains of thought ({f['curate']['pretrain_tokens']} tokens), {f['pretrain']['steps']} steps.",
+        f"3. SFT: {f['curate']['sft_examples']} curated examples ({f['curate']['sft_tokens']} "
+        f"tokens), {f['sft']['steps']} steps.",
+        f"4. Roll-out DPO: {f['pairs']['pairs']} correct-vs-wrong pairs from "
+        f"{f['pairs']['problems']} problems, {f['dpo']['steps']} steps.",
+        "",
+        f"This folder is the checkpoint after stage `{stage}`.",
+        "",
+        "## Evaluation (all stages, same protocol)",
+        "",
+        table_md.strip(),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_report(cfg, state: dict[str, Any]) -> dict[str, Any]:
+    from rollout.store import write_json_atomic
+
+    run_dir = Path(cfg.run_dir)
+    table = _load(run_dir / "eval" / "table.json")
+    if not table:
+        raise ValueError(
+            f"no evaluation table at {run_dir / 'eval' / 'table.json'}: run the eval stage"
+        )
+    table_md = (
+        (run_dir / "eval" / "table.md").read_text()
+        if (run_dir / "eval" / "table.md").exists()
+        else ""
+    )
+    facts = stage_facts(run_dir)
+    said = verdicts(table)
+    seconds = {s: v.get("seconds") for s, v in state.items() if isinstance(v, dict)}
+    self_distill = cfg.teacher == cfg.student
+    lines = [f"# {cfg.title}", ""]
+    if self_distill:
+        lines += [
+            f"**Self-distillation**: the teacher and the student are the same model (`{cfg.student}`). "
+            "Nothing is learned from a stronger model; what the stages can teach is the model's own "
+            "best behaviour, selected by the verifiers (rejection sampling) and contrasted with its "
+            "mistakes (DPO): answer format, length, fewer truncations, consistency.",
+            "",
+        ]
+    if cfg.description:
+        lines += [cfg.description.strip(), ""]
+    lines += [
+        "## Results per stage",
+        "",
+        table_md.strip(),
+        "",
+        "![accuracy per stage](eval/accuracy.png)",
+        "",
+    ]
+    lines += ["## What changed", ""] + (said or ["- (a single checkpoint: nothing to compare)"])
+    lines += [
+        "",
+        "Significance: paired bootstrap over the same problems (same seeds for every checkpoint), "
+        f"two-sided, alpha {ALPHA}. At a few dozen problems only large changes can be significant; a "
+        "change without a star may still be real, and one with a star at p near 0.05 may not replicate.",
+        "",
+        "## Stages",
+        "",
+        "| stage | what | seconds |",
+        "|---|---|---:|",
+    ]
+    f = facts
+    what = {
+        "rollout": f"{f['rollout']['rollouts']} rollouts, {f['rollout']['problems']} problems, pass rate {(f['rollout']['pass_rate'] or 0):.1%}",
+        "curate": f"{f['curate']['pretrain_examples']} pretraining docs, {f['curate']['sft_examples']} SFT examples",
+        "pretrain": f"{f['pretrain']['steps']} steps, loss {f['pretrain']['first_loss']} -> {f['pretrain']['last_loss']}",
+        "sft": f"{f['sft']['steps']} steps, loss {f['sft']['first_loss']} -> {f['sft']['last_loss']}",
+        "pairs": f"{f['pairs']['pairs']} pairs from {f['pairs']['problems']} problems",
+        "dpo": f"{f['dpo']['steps']} steps; final reward margin {f['dpo'].get('metrics', {}).get('final/rewards/margins')}, accuracy {f['dpo'].get('metrics', {}).get('final/rewards/accuracies')}",
+        "eval": f"{len(table['rows'])} checkpoints x {len(table['benchmarks'])} benchmark(s)",
+    }
+    for stage in [s for s in cfg.stages if s != "report"]:
+        lines.append(f"| {stage} | {what.get(stage, '')} | {seconds.get(stage) or '-'} |")
+    total = sum(v for v in seconds.values() if isinstance(v, int | float))
+    lines += ["", f"Stage time in this invocation and earlier ones: {total:.0f} s in all."]
+    report = {
+        "title": cfg.title,
+        "self_distillation": self_distill,
+        "table": table,
+        "verdicts": said,
+        "facts": facts,
+        "seconds": seconds,
+    }
+    write_json_atomic(run_dir / "report.json", report)
+    (run_dir / "report.md").write_text("\n".join(lines) + "\n")
+    cards = []
+    for stage in ("pretrain", "sft", "dpo"):
+        final = run_dir / stage / "final"
+        if (final / "config.json").exists():
+            (final / "README.md").write_text(model_card(cfg, stage, facts, table_md))
+            if (run_dir / "eval" / "accuracy.png").exists():
+                shutil.copyfile(run_dir / "eval" / "accuracy.png", final / "accuracy.png")
+            cards.append(str(final / "README.md"))
+            if cfg.card.push_to_hub:
+                push(final, f"{cfg.card.hub_repo}-{stage}")
+    report["cards"] = cards
+    print((run_dir / "report.md").read_text())
+    return report
+
+
+def push(folder: Path, repo_id: str) -> None:
+    """Upload a checkpoint folder as is (weights, tokenizer, model card): off unless card.push_to_hub."""
+    from huggingface_hub import HfApi
+
+    api = HfApi()
+    api.create_repo(repo_id, exist_ok=True)
+    api.upload_folder(folder_path=str(folder), repo_id=repo_id)

@@ -1,0 +1,273 @@
+"""rd-pipeline: every stage in order in one run_dir, from problems to a per-stage results table.
+
+    rd-pipeline                                        # the built-in default: SmolLM2 on CPU, ~15-20 min
+    rd-pipeline run_dir=runs/p2 'overrides.sft=[trainer.max_steps=40]'
+    rd-pipeline experiment=phi4_mini_reasoning dry_run=true run_dir=/shared/runs/phi4   # the plan only
+
+Stages: rollout (rejection sampling) -> curate -> pretrain -> sft -> pairs -> dpo -> eval (the base
+model and every stage's checkpoint) -> report. Each stage is its own command (`rd-<stage>`, run as a
+child process: a crash or the memory of one stage never takes the others down), started with
+`run_dir` and the stage's overrides from `overrides.<stage>`; `launch.<stage>` can put it under
+accelerate/torchrun/srun. A stage whose command already finished with the same arguments and whose
+outputs exist is skipped; any other stage is started, and every stage resumes from what it finds,
+so re-running the pipeline after a crash continues where it stopped.
+
+Outputs: the stages' folders, plus run_dir/report.md|json (the per-stage table, what improved, by
+how much, and whether it is significant at this size), run_dir/pipeline/state.json (commands,
+times), and a model card (README.md) in every checkpoint folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra.core.config_store import ConfigStore
+from omegaconf import OmegaConf
+
+STAGES = ("rollout", "curate", "pretrain", "sft", "pairs", "dpo", "eval", "report")
+# stage -> (module with main(), its primary config, the file whose existence means "finished")
+COMMANDS = {
+    "rollout": ("rollout.generate", "rollout", "rollout/summary.json"),
+    "curate": ("distill.curate", "curate", "curate/config.yaml"),
+    "pretrain": ("distill.pretrain", "pretrain", "pretrain/final/config.json"),
+    "sft": ("distill.sft", "sft", "sft/final/config.json"),
+    "pairs": ("dpo.pairs", "pairs", "pairs/config.yaml"),
+    "dpo": ("dpo.train", "dpo", "dpo/final/config.json"),
+    "eval": ("rollout.evaluate", "eval", "eval/table.json"),
+}
+CHECKPOINT_STAGES = ("pretrain", "sft", "dpo")
+
+
+@dataclass
+class StagePlan:
+    """One stage's line in the plan: its data budget and the expected cost from a throughput."""
+
+    budget: str = ""  # what it processes, in words ("~1.2M problems x 8 samples")
+    tokens: float = 0.0  # tokens it processes (generated or trained on)
+    tokens_per_second: float = 0.0  # per device, measured (or cited: say so in `source`)
+    devices: int = 1
+    source: str = ""  # where the throughput comes from
+
+
+@dataclass
+class CardConfig:
+    push_to_hub: bool = False  # push every checkpoint folder (model card included) to the hub
+    hub_repo: str | None = None  # "<user>/<name>": pushed as <name>-<stage>
+    license: str = "apache-2.0"
+
+
+@dataclass
+class PipelineConfig:
+    run_dir: str = "runs/pipeline"
+    dry_run: bool = False  # print the plan (stages, budgets, commands, costs); run nothing
+    stages: list[str] = field(default_factory=lambda: list(STAGES))
+    title: str = "reasoning-distill default: SmolLM2-135M self-distillation on CPU"
+    description: str = ""  # what this recipe is, for the report and the model cards
+    student: str = "smollm2_135m"  # the base model evaluated first (recipe name or folder)
+    teacher: str = "smollm2_135m"
+    overrides: dict[str, list[str]] = field(default_factory=dict)  # stage -> Hydra overrides
+    launch: dict[str, str] = field(default_factory=dict)  # stage -> prefix; "{python} -m {module}"
+    plan: dict[str, StagePlan] = field(default_factory=dict)
+    card: CardConfig = field(default_factory=CardConfig)
+
+
+ConfigStore.instance().store(name="pipeline_schema", node=PipelineConfig)
+
+
+def validate(cfg: PipelineConfig) -> None:
+    errors = []
+    unknown = [s for s in cfg.stages if s not in STAGES]
+    if unknown:
+        errors.append(f"stages: unknown {unknown}; the stages are {list(STAGES)}")
+    for key in ("overrides", "launch", "plan"):
+        bad = [s for s in getattr(cfg, key) if s not in COMMANDS]
+        if bad:
+            errors.append(f"{key}: unknown stage(s) {bad}; use one of {list(COMMANDS)}")
+    for stage, prefix in cfg.launch.items():
+        if "{module}" not in prefix:
+            errors.append(f"launch.{stage} must contain {{module}}, got {prefix!r}")
+    if cfg.card.push_to_hub and not cfg.card.hub_repo:
+        errors.append("card.push_to_hub=true needs card.hub_repo=<user>/<name>")
+    if errors:
+        raise ValueError("bad rd-pipeline config:\n  " + "\n  ".join(errors))
+
+
+def command(cfg: PipelineConfig, stage: str) -> list[str]:
+    module = COMMANDS[stage][0]
+    prefix = cfg.launch.get(stage, "{python} -m {module}")
+    head = shlex.split(prefix.format(python=sys.executable, module=module))
+    return [*head, f"run_dir={cfg.run_dir}", *cfg.overrides.get(stage, [])]
+
+
+def compose_stage(cfg: PipelineConfig, stage: str):
+    """The stage's own typed config, composed as its command would: unknown keys fail here."""
+    import importlib
+
+    from hydra import compose
+
+    importlib.import_module(COMMANDS[stage][0])  # registers its schema
+    overrides = [f"run_dir={cfg.run_dir}", *cfg.overrides.get(stage, [])]
+    try:
+        return OmegaConf.to_object(compose(config_name=COMMANDS[stage][1], overrides=overrides))
+    except Exception as e:
+        raise ValueError(
+            f"overrides.{stage} do not compose with conf/{COMMANDS[stage][1]}.yaml: {e}"
+        ) from e
+
+
+# ---------------------------------------------------------------------------------------------
+# The plan (dry run).
+
+
+def fmt_hours(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def plan(cfg: PipelineConfig) -> dict[str, Any]:
+    """Every stage: its command, data budget and expected cost; each config composed and checked."""
+    rows = []
+    total = 0.0
+    for stage in cfg.stages:
+        if stage == "report":
+            rows.append({"stage": stage, "command": "(in-process) report + model cards"})
+            continue
+        compose_stage(cfg, stage)
+        p = cfg.plan.get(stage, StagePlan())
+        seconds = p.tokens / (p.tokens_per_second * p.devices) if p.tokens_per_second else None
+        total += seconds or 0.0
+        rows.append(
+            {
+                "stage": stage,
+                "command": shlex.join(command(cfg, stage)),
+                "budget": p.budget,
+                "tokens": p.tokens,
+                "devices": p.devices,
+                "tokens_per_second_per_device": p.tokens_per_second,
+                "expected_seconds": seconds,
+                "expected_device_hours": (seconds * p.devices / 3600) if seconds else None,
+                "throughput_source": p.source,
+            }
+        )
+    return {"title": cfg.title, "run_dir": cfg.run_dir, "stages": rows, "expected_seconds": total}
+
+
+def print_plan(p: dict[str, Any]) -> None:
+    print(f"# rd-pipeline plan: {p['title']}\nrun_dir: {p['run_dir']}\n")
+    for i, r in enumerate(p["stages"], 1):
+        print(f"{i}. {r['stage']}")
+        print(f"   command:  {r['command']}")
+        if r.get("budget"):
+            print(f"   budget:   {r['budget']} ({r['tokens']:.3g} tokens)")
+        if r.get("expected_seconds"):
+            print(
+                f"   cost:     {fmt_hours(r['expected_seconds'])} wall on {r['devices']} device(s) "
+                f"= {r['expected_device_hours']:.1f} device-hours at "
+                f"{r['tokens_per_second_per_device']:,.0f} tokens/s/device ({r['throughput_source']})"
+            )
+    print(
+        f"\nexpected total: {fmt_hours(p['expected_seconds'])} wall (stages run one after another)"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Running.
+
+
+def load_state(path: Path) -> dict[str, Any]:
+    if path.exists():
+        try:
+            return json.loads(path.read_text())
+        except json.JSONDecodeError:
+            return {}
+    return {}
+
+
+def run_stage(cfg: PipelineConfig, stage: str, state: dict[str, Any], state_path: Path) -> str:
+    """'skipped' when this exact command finished before and its outputs exist; else run it."""
+    from rollout.store import write_json_atomic
+
+    cmd = command(cfg, stage)
+    marker = Path(cfg.run_dir) / COMMANDS[stage][2]
+    prev = state.get(stage, {})
+    if prev.get("status") == "done" and prev.get("command") == cmd[1:] and marker.exists():
+        print(f"rd-pipeline: [{stage}] complete; skipped", flush=True)
+        return "skipped"
+    print(f"rd-pipeline: [{stage}] {shlex.join(cmd)}", flush=True)
+    state[stage] = {"status": "running", "command": cmd[1:], "started": time.time()}
+    write_json_atomic(state_path, state)
+    t0 = time.perf_counter()
+    env = {**os.environ, "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1")}
+    rc = subprocess.run(cmd, env=env).returncode  # its own output and progress bars, as they come
+    seconds = round(time.perf_counter() - t0, 1)
+    if rc != 0:
+        state[stage] = {**state[stage], "status": "failed", "returncode": rc, "seconds": seconds}
+        write_json_atomic(state_path, state)
+        raise RuntimeError(
+            f"stage {stage} failed (exit {rc}) after {seconds} s (its output is above). Fix the cause "
+            "and re-run rd-pipeline with the same arguments: finished stages are skipped and this "
+            "one resumes."
+        )
+    state[stage] = {**state[stage], "status": "done", "seconds": seconds}
+    write_json_atomic(state_path, state)
+    print(f"rd-pipeline: [{stage}] done in {seconds} s", flush=True)
+    return "ran"
+
+
+def run(cfg: PipelineConfig) -> dict[str, Any]:
+    validate(cfg)
+    if cfg.dry_run:
+        p = plan(cfg)
+        print_plan(p)
+        return p
+    from pipeline.report import write_report
+    from rollout.store import write_json_atomic
+
+    for stage in cfg.stages:  # every stage's config is checked before anything runs
+        if stage != "report":
+            compose_stage(cfg, stage)
+    state_path = Path(cfg.run_dir) / "pipeline" / "state.json"
+    state_path.parent.mkdir(parents=True, exist_ok=True)
+    (state_path.parent / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.structured(cfg)))
+    state = load_state(state_path)
+    t0 = time.perf_counter()
+    for stage in cfg.stages:
+        if stage == "report":
+            continue
+        run_stage(cfg, stage, state, state_path)
+    result: dict[str, Any] = {"stages": state}
+    if "report" in cfg.stages:
+        result = write_report(cfg, state)
+    state["_total_seconds"] = round(time.perf_counter() - t0, 1)
+    write_json_atomic(state_path, state)
+    return result
+
+
+@hydra.main(config_path="pkg://conf", config_name="pipeline", version_base="1.3")
+def _hydra_main(cfg) -> None:
+    typed: PipelineConfig = OmegaConf.to_object(cfg)  # type: ignore[assignment]
+    try:
+        run(typed)
+    except (ValueError, RuntimeError) as e:
+        print(f"rd-pipeline: error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+def main() -> None:
+    _hydra_main()
+
+
+if __name__ == "__main__":
+    main()
