@@ -93,8 +93,10 @@ def load_pairs(path: Path) -> list[dict]:
                 f'{path}:{lineno}: expected {{"prompt": [messages], "chosen": str, "rejected": str}} '
                 f"as written by rd-pairs ({e})"
             ) from e
+        ids = f"{row.get('chosen_id', '?')}|{row.get('rejected_id', '?')}"
         rows.append(
             {
+                "id": f"{path.name}:{lineno} ({ids})",
                 "prompt": prompt,
                 "chosen": [{"role": "assistant", "content": chosen}],
                 "rejected": [{"role": "assistant", "content": rejected}],
@@ -258,19 +260,19 @@ def build_trainer(cfg: DPOStageConfig, model_path: str, rows: list[dict], out: P
     if args.max_length is not None:
         lengths = [
             (
-                f"#{i}",
+                r["id"],
                 len(
                     tokenizer.apply_chat_template(
                         r["prompt"] + r["chosen"], tokenize=True, return_dict=True
                     )["input_ids"]
                 ),
             )
-            for i, r in enumerate(rows)
+            for r in rows
         ]
         truncation_check(lengths, args.max_length, "trainer.max_length")
     model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
     model.config.use_cache = False
-    data = Dataset.from_list(rows)
+    data = Dataset.from_list([{k: r[k] for k in ("prompt", "chosen", "rejected")} for r in rows])
     cls = trainer_class()
     cls.ref_cache_dir = (
         Path(cfg.ref_cache) if cfg.ref_cache else Path(cfg.run_dir) / "dpo_ref_cache"

@@ -80,6 +80,36 @@ def verdicts(table: dict[str, Any]) -> list[str]:
     return out
 
 
+def overall(run_dir: Path, table: dict[str, Any]) -> list[str]:
+    """The last checkpoint against the first (the whole pipeline), paired over the same problems."""
+    from rollout.metrics import paired_bootstrap
+
+    rows = table.get("rows", [])
+    if len(rows) < 3:
+        return []
+    first, last = rows[0]["checkpoint"], rows[-1]["checkpoint"]
+    out = []
+    for bench in table["benchmarks"]:
+        scores = []
+        for ck in (first, last):
+            path = run_dir / "eval" / ck / bench / "problems.jsonl"
+            rows_ = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+            scores.append({r["problem_id"]: r["pass@1"] for r in rows_})
+        common = [pid for pid in scores[0] if pid in scores[1]]
+        cmp = paired_bootstrap([scores[0][p] for p in common], [scores[1][p] for p in common])
+        d, (lo, hi), pv = 100 * cmp["delta"], (100 * x for x in cmp["ci"]), cmp["p_value"]
+        sig = "significant" if pv < ALPHA else "not significant at this size"
+        out.append(
+            f"- **{last} vs {first}** on {bench} ({len(common)} problems): {d:+.1f} points "
+            f"(95% CI [{lo:+.1f}, {hi:+.1f}], p={pv:.3f}; {sig})."
+        )
+    return out
+
+
+def _r(x: Any, nd: int = 3) -> Any:
+    return round(x, nd) if isinstance(x, float) else x
+
+
 def model_card(cfg, stage: str, facts: dict[str, Any], table_md: str) -> str:
     f = facts
     lines = [
@@ -135,7 +165,7 @@ def write_report(cfg, state: dict[str, Any]) -> dict[str, Any]:
         else ""
     )
     facts = stage_facts(run_dir)
-    said = verdicts(table)
+    said = overall(run_dir, table) + verdicts(table)
     seconds = {s: v.get("seconds") for s, v in state.items() if isinstance(v, dict)}
     self_distill = cfg.teacher == cfg.student
     lines = [f"# {cfg.title}", ""]
@@ -173,10 +203,10 @@ def write_report(cfg, state: dict[str, Any]) -> dict[str, Any]:
     what = {
         "rollout": f"{f['rollout']['rollouts']} rollouts, {f['rollout']['problems']} problems, pass rate {(f['rollout']['pass_rate'] or 0):.1%}",
         "curate": f"{f['curate']['pretrain_examples']} pretraining docs, {f['curate']['sft_examples']} SFT examples",
-        "pretrain": f"{f['pretrain']['steps']} steps, loss {f['pretrain']['first_loss']} -> {f['pretrain']['last_loss']}",
-        "sft": f"{f['sft']['steps']} steps, loss {f['sft']['first_loss']} -> {f['sft']['last_loss']}",
+        "pretrain": f"{f['pretrain']['steps']} steps, loss {_r(f['pretrain']['first_loss'])} -> {_r(f['pretrain']['last_loss'])}",
+        "sft": f"{f['sft']['steps']} steps, loss {_r(f['sft']['first_loss'])} -> {_r(f['sft']['last_loss'])}",
         "pairs": f"{f['pairs']['pairs']} pairs from {f['pairs']['problems']} problems",
-        "dpo": f"{f['dpo']['steps']} steps; final reward margin {f['dpo'].get('metrics', {}).get('final/rewards/margins')}, accuracy {f['dpo'].get('metrics', {}).get('final/rewards/accuracies')}",
+        "dpo": f"{f['dpo']['steps']} steps; final reward margin {_r(f['dpo'].get('metrics', {}).get('final/rewards/margins'))}, accuracy {_r(f['dpo'].get('metrics', {}).get('final/rewards/accuracies'))} (all pairs)",
         "eval": f"{len(table['rows'])} checkpoints x {len(table['benchmarks'])} benchmark(s)",
     }
     for stage in [s for s in cfg.stages if s != "report"]:

@@ -156,7 +156,10 @@ def test_a_chosen_side_the_trainer_would_cut_is_an_error(tmp_path, tiny_model):
     rows = arithmetic_pairs(2)
     rows[1]["chosen"] = "long " * 200 + rows[1]["chosen"]
     write_pairs(tmp_path / "pairs.jsonl", rows)
-    with pytest.raises(ValueError, match=r"1 of 2 chosen .* trainer.max_length=96.*pair #1"):
+    with pytest.raises(
+        ValueError,
+        match=r"1 of 2 chosen .* trainer.max_length=96.*pair pairs.jsonl:2 \(p1:r0:i0\|p1:r0:i1\)",
+    ):
         run(cfg_for(tmp_path, tiny_model, "cut"))
     assert not (tmp_path / "cut" / "final").exists()
 
