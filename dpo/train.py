@@ -326,6 +326,8 @@ def run(cfg: DPOStageConfig) -> dict[str, Any]:
         )
     model_path = start_model(cfg)
     rows = load_pairs(data)
+    if cfg.evaluate:
+        eval_config(cfg, final, out)  # a bad eval.* fails now, not after training
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.structured(cfg)))
     write_json_atomic(out / "summary.json", {"status": "running", "overrides": overrides})
@@ -368,10 +370,9 @@ def run(cfg: DPOStageConfig) -> dict[str, Any]:
     return summary
 
 
-def evaluate_checkpoint(cfg: DPOStageConfig, final: Path, out: Path) -> dict[str, float]:
-    """rd-eval on the trained checkpoint, into the point's own folder; eval/<benchmark>/<metric>."""
+def eval_config(cfg: DPOStageConfig, final: Path, out: Path):
+    """rd-eval's typed config for the trained checkpoint, into the point's own folder."""
     from rollout.evaluate import EvalConfig
-    from rollout.evaluate import run as run_eval
 
     try:
         ecfg = OmegaConf.merge(OmegaConf.structured(EvalConfig), cfg.eval)
@@ -379,7 +380,14 @@ def evaluate_checkpoint(cfg: DPOStageConfig, final: Path, out: Path) -> dict[str
         raise ValueError(f"eval.* must be rd-eval (EvalConfig) keys: {e}") from e
     ecfg.run_dir = str(out)
     ecfg.checkpoints = {"dpo": str(final)}
-    table = run_eval(OmegaConf.to_object(ecfg))
+    return OmegaConf.to_object(ecfg)
+
+
+def evaluate_checkpoint(cfg: DPOStageConfig, final: Path, out: Path) -> dict[str, float]:
+    """rd-eval on the trained checkpoint; eval/<benchmark>/<metric> for the summary."""
+    from rollout.evaluate import run as run_eval
+
+    table = run_eval(eval_config(cfg, final, out))
     metrics = {}
     for bench, cell in table["rows"][0]["cells"].items():
         for k in ("pass@1", "maj@n", "truncation_rate"):

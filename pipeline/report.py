@@ -93,6 +93,8 @@ def overall(run_dir: Path, table: dict[str, Any]) -> list[str]:
         scores = []
         for ck in (first, last):
             path = run_dir / "eval" / ck / bench / "problems.jsonl"
+            if not path.exists():
+                return []
             rows_ = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
             scores.append({r["problem_id"]: r["pass@1"] for r in rows_})
         common = [pid for pid in scores[0] if pid in scores[1]]

@@ -9,7 +9,8 @@ model and every stage's checkpoint) -> report. Each stage is its own command (`r
 child process: a crash or the memory of one stage never takes the others down), started with
 `run_dir` and the stage's overrides from `overrides.<stage>`; `launch.<stage>` can put it under
 accelerate/torchrun/srun. A stage whose command already finished with the same arguments and whose
-outputs exist is skipped; any other stage is started, and every stage resumes from what it finds,
+outputs exist is skipped unless a stage before it ran again; any other stage is started, and every
+stage resumes from what it finds,
 so re-running the pipeline after a crash continues where it stopped.
 
 Outputs: the stages' folders, plus run_dir/report.md|json (the per-stage table, what improved, by
@@ -195,14 +196,18 @@ def load_state(path: Path) -> dict[str, Any]:
     return {}
 
 
-def run_stage(cfg: PipelineConfig, stage: str, state: dict[str, Any], state_path: Path) -> str:
-    """'skipped' when this exact command finished before and its outputs exist; else run it."""
+def run_stage(
+    cfg: PipelineConfig, stage: str, state: dict[str, Any], state_path: Path, upstream_ran: bool
+) -> str:
+    """'skipped' when this exact command finished before, its outputs exist and nothing before it
+    ran again in this invocation (new inputs); else run it (the stage itself resumes)."""
     from rollout.store import write_json_atomic
 
     cmd = command(cfg, stage)
     marker = Path(cfg.run_dir) / COMMANDS[stage][2]
     prev = state.get(stage, {})
-    if prev.get("status") == "done" and prev.get("command") == cmd[1:] and marker.exists():
+    done = prev.get("status") == "done" and prev.get("command") == cmd[1:] and marker.exists()
+    if done and not upstream_ran:
         print(f"rd-pipeline: [{stage}] complete; skipped", flush=True)
         return "skipped"
     print(f"rd-pipeline: [{stage}] {shlex.join(cmd)}", flush=True)
@@ -243,10 +248,11 @@ def run(cfg: PipelineConfig) -> dict[str, Any]:
     (state_path.parent / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.structured(cfg)))
     state = load_state(state_path)
     t0 = time.perf_counter()
+    ran = False
     for stage in cfg.stages:
         if stage == "report":
             continue
-        run_stage(cfg, stage, state, state_path)
+        ran = run_stage(cfg, stage, state, state_path, ran) == "ran" or ran
     result: dict[str, Any] = {"stages": state}
     if "report" in cfg.stages:
         result = write_report(cfg, state)

@@ -179,3 +179,26 @@ def test_bad_pairs_and_missing_inputs_name_file_line_and_fix(tmp_path, tiny_mode
     write_pairs(tmp_path / "pairs.jsonl", arithmetic_pairs(1))
     with pytest.raises(ValueError, match="trl.DPOConfig, which rejected it.*betta"):
         run(cfg)
+
+
+def test_a_point_can_evaluate_its_checkpoint_through_rd_eval(tmp_path, tiny_model):
+    write_pairs(tmp_path / "pairs.jsonl", arithmetic_pairs(4))
+    cfg = cfg_for(tmp_path, tiny_model, "evaluated", max_steps=1)
+    cfg.evaluate = True
+    cfg.eval = {
+        "engine": {"name": "hf"},
+        "benchmarks": {"heldout": {"count": 4, "generators": ["arithmetic"], "difficulty": [1]}},
+        "sampling": {"n": 2, "max_tokens": 8},
+        "ks": [1, 2],
+        "n_boot": 200,
+        "plot": False,
+    }
+    s = run(cfg)
+    m = s["metrics"]
+    assert 0.0 <= m["eval/heldout/pass@1"] <= 1.0 and "eval/heldout/truncation_rate" in m
+    out = tmp_path / "evaluated" / "eval"
+    assert (out / "dpo" / "heldout" / "samples.jsonl").exists() and (out / "table.json").exists()
+    cfg.output_dir = str(tmp_path / "bad")
+    cfg.eval = {"benchmark": {}}
+    with pytest.raises(ValueError, match=r"eval\.\* must be rd-eval"):
+        run(cfg)

@@ -40,7 +40,7 @@ def test_full_scale_recipe_composes_and_prints_its_plan_without_running(tmp_path
 
 
 def test_every_stage_override_is_checked_against_the_stage_config(tmp_path):
-    r = rd_pipeline("dry_run=true", f"run_dir={tmp_path}", "overrides.sft=[trainer.max_stepz=3]")
+    r = rd_pipeline("dry_run=true", f"run_dir={tmp_path}", "overrides.sft=['trainer.max_stepz=3']")
     assert r.returncode == 2
     assert "overrides.sft do not compose with conf/sft.yaml" in r.stderr
     r = rd_pipeline("dry_run=true", "stages=[rollout,distill]")
