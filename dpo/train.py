@@ -157,22 +157,30 @@ def trainer_class():
 
             t0 = time.perf_counter()
             key = ref_cache_key(self._precompute_model_hash, dataset, self.args)
-            path = self.ref_cache_dir / f"{key}.npz"
             single = self.accelerator.num_processes == 1
+            if (
+                not single
+            ):  # ZeRO-3 shards the weights, so ranks may hash them differently: use rank 0's
+                from accelerate.utils import broadcast_object_list
+
+                key = broadcast_object_list([key], from_process=0)[0]
+            path = self.ref_cache_dir / f"{key}.npz"
             with _lock(path.with_suffix(".lock"), single):
-                if path.exists():
+                hit = path.exists() and len(np.load(path)["chosen"]) == len(dataset)
+                if not single:  # every rank takes the same branch, or the collective compute hangs
+                    hit = broadcast_object_list([hit], from_process=0)[0]
+                if hit:
                     data = np.load(path)
-                    if len(data["chosen"]) == len(dataset):
-                        cols = HFDataset.from_dict(
-                            {
-                                "ref_chosen_logps": data["chosen"].tolist(),
-                                "ref_rejected_logps": data["rejected"].tolist(),
-                            }
-                        )
-                        self.ref_events.append(
-                            {"split": name, "key": key, "source": "cache", "seconds": 0.0}
-                        )
-                        return concatenate_datasets([dataset, cols], axis=1)
+                    cols = HFDataset.from_dict(
+                        {
+                            "ref_chosen_logps": data["chosen"].tolist(),
+                            "ref_rejected_logps": data["rejected"].tolist(),
+                        }
+                    )
+                    self.ref_events.append(
+                        {"split": name, "key": key, "source": "cache", "seconds": 0.0}
+                    )
+                    return concatenate_datasets([dataset, cols], axis=1)
                 out = super()._precompute_ref_logps(dataset, name, batch_size)
                 if self.accelerator.is_main_process:
                     tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.npz")
@@ -341,6 +349,8 @@ def run(cfg: DPOStageConfig) -> dict[str, Any]:
     trainer.save_model(str(final))
     trainer.processing_class.save_pretrained(str(final))
     history = [h for h in trainer.state.log_history if "loss" in h]
+    if not trainer.is_world_process_zero():  # under torchrun/accelerate, rank 0 writes the outputs
+        return {"status": "done", "metrics": final_metrics(history, evaluation)}
     with open(out / "metrics.jsonl", "w") as f:
         for h in trainer.state.log_history:
             f.write(json.dumps(h) + "\n")

@@ -202,3 +202,50 @@ def test_a_point_can_evaluate_its_checkpoint_through_rd_eval(tmp_path, tiny_mode
     cfg.eval = {"benchmark": {}}
     with pytest.raises(ValueError, match=r"eval\.\* must be rd-eval"):
         run(cfg)
+
+
+def test_loss_types_pass_through_to_trl(tmp_path, tiny_model):
+    write_pairs(tmp_path / "pairs.jsonl", arithmetic_pairs(4))
+    s = run(cfg_for(tmp_path, tiny_model, "ipo", loss_type=["ipo"], beta=0.5, max_steps=1))
+    cfg = (tmp_path / "ipo" / "config.yaml").read_text()
+    assert s["status"] == "done" and "- ipo" in cfg
+    # IPO's loss at the first step (policy == reference) is (0 - 1/(2 beta))^2 = 1.0 for beta 0.5.
+    assert s["history"][0]["loss"] == pytest.approx(1.0, abs=1e-3)
+
+
+def test_two_ranks_share_one_reference_pass_and_the_cache(tmp_path, tiny_model):
+    """torchrun, 2 CPU ranks (gloo): the ranks agree on the cache key (rank 0's), compute together
+    on a miss with rank 0 writing, and both load on a hit."""
+    import os
+
+    write_pairs(tmp_path / "pairs.jsonl", arithmetic_pairs(8))
+    trainer = [f"trainer.{k}={v}" for k, v in TRAINER.items() if k != "max_steps"]
+
+    def launch(out: str, beta: float):
+        cmd = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--master_port",
+            str(29300 + os.getpid() % 300),
+            "-m",
+            "dpo.train",
+            f"run_dir={tmp_path}",
+            f"data={tmp_path / 'pairs.jsonl'}",
+            f"init_from={tiny_model}",
+            f"output_dir={tmp_path / out}",
+            "trainer.max_steps=1",
+            *trainer,
+            f"trainer.beta={beta}",
+        ]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stderr[-3000:]
+        return json.loads((tmp_path / out / "summary.json").read_text())
+
+    first = launch("r1", 0.1)
+    assert [e["source"] for e in first["reference"]["events"]] == ["computed", "cache"]
+    second = launch("r2", 0.3)
+    assert [e["source"] for e in second["reference"]["events"]] == ["cache", "cache"]
+    assert len(computed(tmp_path)) == 1
