@@ -242,10 +242,26 @@ def start_model(cfg: DPOStageConfig) -> str:
     return cfg.init_from
 
 
+def dataset_on_disk(rows: list[dict], folder: Path):
+    """The pairs as an Arrow dataset in the run's folder, written once by rank 0. TRL caches its
+    tokenization and reference log-probs next to a dataset's files and every rank reads them back;
+    an in-memory dataset would put them in each process's own temporary folder."""
+    import shutil
+
+    from accelerate import PartialState
+    from datasets import Dataset, load_from_disk
+
+    state = PartialState()
+    with state.main_process_first():
+        if state.is_main_process:
+            shutil.rmtree(folder, ignore_errors=True)
+            Dataset.from_list(rows).save_to_disk(str(folder))
+    return load_from_disk(str(folder))
+
+
 def build_trainer(cfg: DPOStageConfig, model_path: str, rows: list[dict], out: Path):
     """The DPOTrainer (cached reference log-probs), after the truncation check on its max_length."""
     import torch
-    from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import DPOConfig
 
@@ -280,7 +296,9 @@ def build_trainer(cfg: DPOStageConfig, model_path: str, rows: list[dict], out: P
         truncation_check(lengths, args.max_length, "trainer.max_length")
     model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
     model.config.use_cache = False
-    data = Dataset.from_list([{k: r[k] for k in ("prompt", "chosen", "rejected")} for r in rows])
+    data = dataset_on_disk(
+        [{k: r[k] for k in ("prompt", "chosen", "rejected")} for r in rows], out / ".pairs_dataset"
+    )
     cls = trainer_class()
     cls.ref_cache_dir = (
         Path(cfg.ref_cache) if cfg.ref_cache else Path(cfg.run_dir) / "dpo_ref_cache"

@@ -241,7 +241,8 @@ def test_two_ranks_share_one_reference_pass_and_the_cache(tmp_path, tiny_model):
             f"trainer.beta={beta}",
         ]
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-        assert r.returncode == 0, r.stderr[-3000:]
+        errors = [line for line in r.stderr.splitlines() if "Error" in line or "error" in line]
+        assert r.returncode == 0, "\n".join(errors[:20]) + r.stderr[-2000:]
         return json.loads((tmp_path / out / "summary.json").read_text())
 
     first = launch("r1", 0.1)
