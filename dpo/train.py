@@ -10,9 +10,10 @@
 Reference log-probabilities are computed once and kept on disk (ref_cache), keyed by the reference
 weights and the tokenized pairs (and the few trainer settings that change them), so every point of
 a beta/learning-rate sweep, a resumed run and a re-run reuse them; TRL's own precompute keeps them
-only for one process. The computation itself is TRL's, so it works wherever TRL's does, DeepSpeed
-ZeRO-2/3 included (conf/accelerate/). `trainer.precompute_ref_log_probs=false` gives TRL's default
-instead: a reference forward pass on every step.
+only for one process. The computation itself is TRL's (which gathers ZeRO-3's sharded weights for
+it), and several ranks agree on rank 0's key, so accelerate/DeepSpeed runs take the same path.
+`trainer.precompute_ref_log_probs=false` gives TRL's default instead: a reference forward pass on
+every step.
 
 A single run writes run_dir/dpo/; a sweep point writes its own folder under run_dir/dpo_sweep/
 (named by its overrides), each with final/, summary.json (status, overrides, final metrics,
@@ -142,6 +143,17 @@ def _lock(path: Path, single_process: bool):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+def release_precompute_engine(trainer) -> None:
+    """Under ZeRO-3, TRL wraps the policy in a DeepSpeed inference engine for the reference pass
+    and keeps it; its parameter hooks then collide with the training engine's on the same module
+    (DeepSpeed's "pop from an empty deque" at the first training step). Once the log-probs are
+    computed (and cached) that engine has no use left: remove its hooks."""
+    engine = getattr(trainer, "_precompute_engine", None)
+    if engine is not None:
+        engine.destroy()
+        trainer._precompute_engine = None
+
+
 def trainer_class():
     """DPOTrainer whose reference log-prob precompute goes through the on-disk cache."""
     from trl import DPOTrainer
@@ -182,6 +194,7 @@ def trainer_class():
                     )
                     return concatenate_datasets([dataset, cols], axis=1)
                 out = super()._precompute_ref_logps(dataset, name, batch_size)
+                release_precompute_engine(self)
                 if self.accelerator.is_main_process:
                     tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.npz")
                     np.savez(
@@ -315,6 +328,16 @@ def build_trainer(cfg: DPOStageConfig, model_path: str, rows: list[dict], out: P
     return trainer
 
 
+def distributed_info(trainer) -> dict[str, Any]:
+    """How the run was spread: ranks, and the DeepSpeed ZeRO stage when there is one."""
+    plugin = getattr(trainer.accelerator.state, "deepspeed_plugin", None)
+    return {
+        "type": str(trainer.accelerator.distributed_type).split(".")[-1],
+        "world_size": trainer.accelerator.num_processes,
+        "zero_stage": plugin.zero_stage if plugin is not None else None,
+    }
+
+
 def final_metrics(history: list[dict], evaluation: dict[str, float]) -> dict[str, float]:
     """The last logged training values, then the final evaluation on all pairs (eval_ keys)."""
     out: dict[str, float] = {}
@@ -384,6 +407,7 @@ def run(cfg: DPOStageConfig) -> dict[str, Any]:
         "pairs": len(rows),
         "init_from": model_path,
         "final": str(final),
+        "distributed": distributed_info(trainer),
         "reference": {
             "precomputed": trainer.args.precompute_ref_log_probs,
             "events": trainer.ref_events,

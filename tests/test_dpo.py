@@ -10,6 +10,8 @@ import pytest
 
 from dpo.train import DPOStageConfig, load_pairs, run
 
+ROOT = Path(__file__).resolve().parents[1]
+
 
 def arithmetic_pairs(n: int = 8) -> list[dict]:
     rows = []
@@ -248,5 +250,41 @@ def test_two_ranks_share_one_reference_pass_and_the_cache(tmp_path, tiny_model):
     first = launch("r1", 0.1)
     assert [e["source"] for e in first["reference"]["events"]] == ["computed", "cache"]
     second = launch("r2", 0.3)
+    assert [e["source"] for e in second["reference"]["events"]] == ["cache", "cache"]
+    assert len(computed(tmp_path)) == 1
+
+
+@pytest.mark.slow
+def test_shipped_zero3_config_computes_once_and_trains(tmp_path, tiny_model):
+    """accelerate launch with conf/accelerate/zero3.yaml (2 CPU ranks, DeepSpeed on gloo): the
+    reference pass runs once under ZeRO-3, training runs after it (TRL's precompute engine is
+    released first), and a second run loads the cache."""
+    pytest.importorskip("deepspeed")
+    import os
+
+    write_pairs(tmp_path / "pairs.jsonl", arithmetic_pairs(8))
+    env = {**os.environ, "DS_ACCELERATOR": "cpu", "TORCH_EXTENSIONS_DIR": str(tmp_path / "ext")}
+
+    def launch(out: str, beta: float) -> dict:
+        cmd = [
+            sys.executable, "-m", "accelerate.commands.launch",
+            "--config_file", str(ROOT / "conf" / "accelerate" / "zero3.yaml"),
+            "--num_processes", "2", "--mixed_precision", "no",
+            "--main_process_port", str(29500 + os.getpid() % 300),
+            "-m", "dpo.train",
+            f"run_dir={tmp_path}", f"data={tmp_path / 'pairs.jsonl'}", f"init_from={tiny_model}",
+            f"output_dir={tmp_path / out}", "trainer.max_steps=1", "trainer.per_device_train_batch_size=2",
+            "trainer.max_length=96", "trainer.save_steps=100", f"trainer.beta={beta}",
+        ]  # fmt: skip
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env)
+        errors = [line for line in r.stderr.splitlines() if "Error" in line]
+        assert r.returncode == 0, "\n".join(errors[:20]) + r.stderr[-2000:]
+        return json.loads((tmp_path / out / "summary.json").read_text())
+
+    first = launch("z1", 0.1)
+    assert first["distributed"] == {"type": "DEEPSPEED", "world_size": 2, "zero_stage": 3}
+    assert [e["source"] for e in first["reference"]["events"]] == ["computed", "cache"]
+    assert first["status"] == "done" and first["steps"] == 1
+    second = launch("z2", 0.3)
     assert [e["source"] for e in second["reference"]["events"]] == ["cache", "cache"]
     assert len(computed(tmp_path)) == 1
