@@ -23,8 +23,6 @@ A re-run with the same config on the same store does nothing; anything else rebu
 
 from __future__ import annotations
 
-import json
-import os
 import random
 import sys
 import time
@@ -59,13 +57,13 @@ from rollout.selection import (  # noqa: F401  (EvalIndex, words: re-exported fo
     load_tokenizer,
     only_correct,
     pass_rates,
+    previous_summary,
     rollout_order,
     store_fingerprint,
+    store_shards,
     token_counts,
     token_stats,
     words,
-    write_jsonl_atomic,
-    write_text_atomic,
 )
 
 OUTPUTS = ("pretrain.jsonl", "sft.jsonl", "report.json", "report.md", "summary.json")
@@ -277,6 +275,8 @@ def plot_lengths(rows: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from rollout.store import save_figure_atomic
+
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=110)
     series = {m: [r["num_tokens"] for r in rows if r["mode"] == m] for m in MODE_FLAGS}
     if any(series.values()):
@@ -290,10 +290,7 @@ def plot_lengths(rows: list[dict], path: Path) -> None:
     ax.set_ylabel("examples")
     ax.set_title(f"SFT completion lengths ({len(rows)} examples)")
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    fig.savefig(tmp, format="png")
-    plt.close(fig)
-    os.replace(tmp, path)
+    save_figure_atomic(fig, path)
 
 
 def report_markdown(report: dict[str, Any]) -> str:
@@ -348,20 +345,6 @@ def report_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def up_to_date(out: Path, cfg_yaml: str, fingerprint: list, plot: bool) -> dict | None:
-    """The previous summary when every output exists for this config and this store, else None."""
-    needed = [*OUTPUTS, "config.yaml", *(["lengths.png"] if plot else [])]
-    if not all((out / name).exists() for name in needed):
-        return None
-    if (out / "config.yaml").read_text(encoding="utf-8") != cfg_yaml:
-        return None
-    try:
-        summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
-    except json.JSONDecodeError:
-        return None
-    return summary if summary.get("input") == fingerprint else None
-
-
 # ---------------------------------------------------------------------------------------------
 # The stage.
 
@@ -370,21 +353,21 @@ def run(cfg: CurateConfig) -> dict[str, Any]:
     """The stage; returns the summary, with up_to_date=True when there was nothing to do."""
     from distill.templates import training_template
     from rollout.prompts import messages
-    from rollout.store import read_store, shard_files, write_json_atomic
+    from rollout.store import (
+        read_store,
+        write_json_atomic,
+        write_jsonl_atomic,
+        write_text_atomic,
+    )
 
     # Check the config and the store; stop early when nothing changed.
     validate(cfg)
-    src = Path(cfg.input_dir) if cfg.input_dir else Path(cfg.run_dir) / "rollout"
-    shards = shard_files(src)
-    if not shards:
-        raise ValueError(
-            f"no rollout store at {src} (no shard-*.jsonl files): run rd-rollout run_dir={cfg.run_dir} "
-            "first, or set input_dir=<a folder with shard files>"
-        )
+    src, shards = store_shards(cfg.input_dir, cfg.run_dir)
     out = Path(cfg.run_dir) / "curate"
     cfg_yaml = OmegaConf.to_yaml(OmegaConf.structured(cfg))
     fingerprint = store_fingerprint(shards)
-    previous = up_to_date(out, cfg_yaml, fingerprint, cfg.plot)
+    outputs = [*OUTPUTS, *(["lengths.png"] if cfg.plot else [])]
+    previous = previous_summary(out, outputs, cfg_yaml, fingerprint)
     if previous is not None:
         print(f"rd-curate: {out} is up to date (same config, same store); nothing to do")
         return {**previous, "up_to_date": True}

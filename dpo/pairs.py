@@ -26,7 +26,6 @@ the trainer's own tokenization at trainer.max_length.
 
 from __future__ import annotations
 
-import json
 import random
 import sys
 import time
@@ -50,11 +49,11 @@ from rollout.selection import (
     load_eval_sets,
     load_tokenizer,
     pass_rates,
+    previous_summary,
     rollout_order,
     store_fingerprint,
+    store_shards,
     token_stats,
-    write_jsonl_atomic,
-    write_text_atomic,
 )
 
 STRATEGIES = ("random", "length_matched", "hardest_first")
@@ -316,12 +315,12 @@ def build(records: list[dict], cfg: PairsConfig, tokenizer, bad: dict[str, dict]
 
 
 def plot_lengths(pairs: list[dict], path: Path) -> None:
-    import os
-
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from rollout.store import save_figure_atomic
 
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=110)
     chosen = [p["meta"]["chosen_tokens"] for p in pairs]
@@ -337,10 +336,7 @@ def plot_lengths(pairs: list[dict], path: Path) -> None:
     ax.set_ylabel("pairs")
     ax.set_title(f"Chosen vs rejected lengths ({len(pairs)} pairs)")
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    fig.savefig(tmp, format="png")
-    plt.close(fig)
-    os.replace(tmp, path)
+    save_figure_atomic(fig, path)
 
 
 def mean(xs: list[int]) -> float:
@@ -396,35 +392,22 @@ def report_markdown(report: dict[str, Any]) -> str:
 # The stage.
 
 
-def up_to_date(out: Path, cfg_yaml: str, fingerprint: list, plot: bool) -> dict | None:
-    needed = [*OUTPUTS, "config.yaml", *(["lengths.png"] if plot else [])]
-    if not all((out / n).exists() for n in needed):
-        return None
-    if (out / "config.yaml").read_text(encoding="utf-8") != cfg_yaml:
-        return None
-    try:
-        summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
-    except json.JSONDecodeError:
-        return None
-    return summary if summary.get("input") == fingerprint else None
-
-
 def run(cfg: PairsConfig) -> dict[str, Any]:
     """The stage; returns the summary (up_to_date=True when there was nothing to do)."""
-    from rollout.store import read_store, shard_files, write_json_atomic
+    from rollout.store import (
+        read_store,
+        write_json_atomic,
+        write_jsonl_atomic,
+        write_text_atomic,
+    )
 
     validate(cfg)
-    src = Path(cfg.input_dir) if cfg.input_dir else Path(cfg.run_dir) / "rollout"
-    shards = shard_files(src)
-    if not shards:
-        raise ValueError(
-            f"no rollout store at {src} (no shard-*.jsonl files): run rd-rollout run_dir={cfg.run_dir} "
-            "first, or set input_dir=<a folder with shard files>"
-        )
+    src, shards = store_shards(cfg.input_dir, cfg.run_dir)
     out = Path(cfg.run_dir) / "pairs"
     cfg_yaml = OmegaConf.to_yaml(OmegaConf.structured(cfg))
     fingerprint = store_fingerprint(shards)
-    previous = up_to_date(out, cfg_yaml, fingerprint, cfg.plot)
+    outputs = [*OUTPUTS, *(["lengths.png"] if cfg.plot else [])]
+    previous = previous_summary(out, outputs, cfg_yaml, fingerprint)
     if previous is not None:
         print(f"rd-pairs: {out} is up to date (same config, same store); nothing to do")
         return {**previous, "up_to_date": True}

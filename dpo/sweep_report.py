@@ -20,7 +20,6 @@ import csv
 import io
 import json
 import math
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,8 @@ from typing import Any
 import hydra
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
+
+from rollout.store import save_figure_atomic, write_json_atomic, write_text_atomic
 
 MODES = ("max", "min")
 MISSING = "–"
@@ -250,21 +251,6 @@ def markdown_table(rows: list[dict], axes: list[str], columns: list[str]) -> str
 # Outputs.
 
 
-def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _save_png(fig, path: Path) -> None:
-    import matplotlib.pyplot as plt
-
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    fig.savefig(tmp, format="png", bbox_inches="tight")
-    plt.close(fig)
-    os.replace(tmp, path)
-
-
 def write_csv(path: Path, rows: list[dict], axes: list[str], columns: list[str]) -> None:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
@@ -278,7 +264,7 @@ def write_csv(path: Path, rows: list[dict], axes: list[str], columns: list[str])
                 int(r["best"]),
             ]
         )
-    _write_text_atomic(path, buf.getvalue())
+    write_text_atomic(path, buf.getvalue())
 
 
 def _best_per_cell(rows: list[dict], axes: list[str], metric: str, mode: str) -> dict[tuple, float]:
@@ -333,7 +319,7 @@ def plot_heatmap(path: Path, rows: list[dict], axes: list[str], metric: str, mod
     else:
         fig = _grid(plt, values, cells, best_key, shown, metric, cmap)
     fig.axes[0].set_title(title, fontsize="medium")
-    _save_png(fig, path)
+    save_figure_atomic(fig, path, bbox_inches="tight")
     return title
 
 
@@ -443,7 +429,7 @@ def plot_curves(path: Path, rows: list[dict], axes: list[str], histories: dict[s
         ax.set_title(f"{key} per step")
     axs[0][-1].legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0))
     fig.tight_layout()
-    _save_png(fig, path)
+    save_figure_atomic(fig, path, bbox_inches="tight")
     return True
 
 
@@ -479,7 +465,6 @@ def report_markdown(
 
 
 def run(cfg: SweepReportConfig) -> dict[str, Any]:
-    from rollout.store import write_json_atomic
 
     # Check the config and find the sweep folder.
     if cfg.mode not in MODES:
@@ -556,7 +541,7 @@ def run(cfg: SweepReportConfig) -> dict[str, Any]:
     write_csv(sweep_dir / "report.csv", rows, axes, columns)
     report["files"] = ["report.md", "report.csv", "report.json", *(name for name, _ in images)]
     write_json_atomic(sweep_dir / "report.json", report)
-    _write_text_atomic(sweep_dir / "report.md", markdown)
+    write_text_atomic(sweep_dir / "report.md", markdown)
     print(markdown, end="")
     print(f"rd-sweep-report: wrote {', '.join(report['files'])} in {sweep_dir}")
     return report

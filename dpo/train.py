@@ -178,11 +178,12 @@ def trainer_class():
                 key = broadcast_object_list([key], from_process=0)[0]
             path = self.ref_cache_dir / f"{key}.npz"
             with _lock(path.with_suffix(".lock"), single):
-                hit = path.exists() and len(np.load(path)["chosen"]) == len(dataset)
+                data = np.load(path) if path.exists() else None
+                hit = data is not None and len(data["chosen"]) == len(dataset)
                 if not single:  # every rank takes the same branch, or the collective compute hangs
                     hit = broadcast_object_list([hit], from_process=0)[0]
                 if hit:
-                    data = np.load(path)
+                    data = data if data is not None else np.load(path)
                     cols = HFDataset.from_dict(
                         {
                             "ref_chosen_logps": data["chosen"].tolist(),

@@ -153,7 +153,7 @@ def model_card(cfg, stage: str, facts: dict[str, Any], table_md: str) -> str:
 
 
 def write_report(cfg, state: dict[str, Any]) -> dict[str, Any]:
-    from rollout.store import write_json_atomic
+    from rollout.store import write_json_atomic, write_text_atomic
 
     run_dir = Path(cfg.run_dir)
     table = _load(run_dir / "eval" / "table.json")
@@ -224,12 +224,12 @@ def write_report(cfg, state: dict[str, Any]) -> dict[str, Any]:
         "seconds": seconds,
     }
     write_json_atomic(run_dir / "report.json", report)
-    (run_dir / "report.md").write_text("\n".join(lines) + "\n")
+    write_text_atomic(run_dir / "report.md", "\n".join(lines) + "\n")
     cards = []
     for stage in ("pretrain", "sft", "dpo"):
         final = run_dir / stage / "final"
         if (final / "config.json").exists():
-            (final / "README.md").write_text(model_card(cfg, stage, facts, table_md))
+            write_text_atomic(final / "README.md", model_card(cfg, stage, facts, table_md))
             if (run_dir / "eval" / "accuracy.png").exists():
                 shutil.copyfile(run_dir / "eval" / "accuracy.png", final / "accuracy.png")
             cards.append(str(final / "README.md"))

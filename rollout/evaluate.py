@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import sys
 import time
@@ -43,6 +42,12 @@ from rollout.generate import EngineConfig, ModelConfig, SamplingConfig
 from rollout.metrics import bootstrap_ci, majority_vote, paired_bootstrap, pass_at_k
 from rollout.problems import ProblemsConfig, load_problems
 from rollout.prompts import THINKING_MODES, PromptConfig
+from rollout.store import (
+    save_figure_atomic,
+    write_json_atomic,
+    write_jsonl_atomic,
+    write_text_atomic,
+)
 
 
 def heldout() -> ProblemsConfig:
@@ -189,16 +194,6 @@ def protocol(
 
 def fingerprint(proto: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(proto, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _write_jsonl_atomic(path: Path, rows: list[dict]) -> None:
-    _write_text_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 
 def _read_jsonl(path: Path) -> list[dict]:
@@ -429,10 +424,7 @@ def plot_accuracy(table: dict[str, Any], path: Path) -> Path:
     ax.set_title("pass@1 by checkpoint, 95% bootstrap CI")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    fig.savefig(tmp, format="png")
-    plt.close(fig)
-    os.replace(tmp, path)
+    save_figure_atomic(fig, path)
     return path
 
 
@@ -447,13 +439,12 @@ def run(cfg: EvalConfig, engine=None) -> dict[str, Any]:
     """The stage. An `engine` passed in (tests, benchmarks) serves every checkpoint and stays open."""
     from rollout.engines import make_engine
     from rollout.models import prepare
-    from rollout.store import write_json_atomic
 
     # Check the config, load every benchmark before any engine starts.
     validate(cfg)
     out = Path(cfg.run_dir) / "eval"
     out.mkdir(parents=True, exist_ok=True)
-    _write_text_atomic(out / "config.yaml", OmegaConf.to_yaml(OmegaConf.structured(cfg)))
+    write_text_atomic(out / "config.yaml", OmegaConf.to_yaml(OmegaConf.structured(cfg)))
     problems: dict[str, list[dict]] = {}
     for b, bcfg in cfg.benchmarks.items():
         try:
@@ -493,8 +484,8 @@ def run(cfg: EvalConfig, engine=None) -> dict[str, Any]:
                 records, speed = generate_and_verify(eng, problems[b], cfg, f"{ck}/{b}")
                 rows = per_problem(problems[b], records)
                 stats, _ = metrics_of(rows, cfg)
-                _write_jsonl_atomic(d / "samples.jsonl", records)
-                _write_jsonl_atomic(d / "problems.jsonl", rows)
+                write_jsonl_atomic(d / "samples.jsonl", records)
+                write_jsonl_atomic(d / "problems.jsonl", rows)
                 write_json_atomic(
                     d / "metrics.json",
                     {
@@ -536,7 +527,7 @@ def run(cfg: EvalConfig, engine=None) -> dict[str, Any]:
     table["notes"] = notes
     write_json_atomic(out / "table.json", table)
     markdown = table_markdown(table)
-    _write_text_atomic(out / "table.md", markdown)
+    write_text_atomic(out / "table.md", markdown)
     if cfg.plot:
         plot_accuracy(table, out / "accuracy.png")
     seconds = time.perf_counter() - t_start

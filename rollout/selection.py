@@ -8,7 +8,6 @@ steps here keeps the two stages' reports comparable and lets neither import the 
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -216,20 +215,6 @@ def drop_contaminated(
     return kept, {"contaminated": len(records) - len(kept)}
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def write_jsonl_atomic(path: Path, rows: list[dict]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with tmp.open("w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
-
-
 def token_counts(tokenizer, texts: list[str], batch: int = 1024) -> list[int]:
     out: list[int] = []
     for i in range(0, len(texts), batch):
@@ -261,3 +246,33 @@ def load_tokenizer(name: str):
 def store_fingerprint(shards: list[Path]) -> list[list]:
     """Shard names and sizes: the store is append-only, so any new rollout changes a size."""
     return [[p.name, p.stat().st_size] for p in shards]
+
+
+def store_shards(input_dir: str | None, run_dir: str) -> tuple[Path, list[Path]]:
+    """The rollout store a stage reads (input_dir, else run_dir/rollout) and its shard files."""
+    from rollout.store import shard_files
+
+    src = Path(input_dir) if input_dir else Path(run_dir) / "rollout"
+    shards = shard_files(src)
+    if not shards:
+        raise ValueError(
+            f"no rollout store at {src} (no shard-*.jsonl files): run rd-rollout run_dir={run_dir} "
+            "first, or set input_dir=<a folder with shard files>"
+        )
+    return src, shards
+
+
+def previous_summary(
+    out: Path, outputs: list[str], cfg_yaml: str, fingerprint: list
+) -> dict | None:
+    """The previous summary.json when every output and config.yaml exist, the config is the same
+    and the store has not grown since (same fingerprint); else None: the stage must run."""
+    if not all((out / name).exists() for name in [*outputs, "config.yaml"]):
+        return None
+    if (out / "config.yaml").read_text(encoding="utf-8") != cfg_yaml:
+        return None
+    try:
+        summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        return None
+    return summary if summary.get("input") == fingerprint else None
