@@ -21,7 +21,6 @@ times), and a model card (README.md) in every checkpoint folder.
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import subprocess
 import sys
@@ -214,8 +213,9 @@ def run_stage(
     state[stage] = {"status": "running", "command": cmd[1:], "started": time.time()}
     write_json_atomic(state_path, state)
     t0 = time.perf_counter()
-    env = {**os.environ, "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1")}
-    rc = subprocess.run(cmd, env=env).returncode  # its own output and progress bars, as they come
+    # The stage inherits the environment as is: the cluster recipe needs the hub (datasets, models),
+    # scripts/demo.sh and scripts/test.sh set HF_HUB_OFFLINE=1 for the offline default.
+    rc = subprocess.run(cmd).returncode  # its own output and progress bars, as they come
     seconds = round(time.perf_counter() - t0, 1)
     if rc != 0:
         state[stage] = {**state[stage], "status": "failed", "returncode": rc, "seconds": seconds}
