@@ -31,6 +31,19 @@ from omegaconf import OmegaConf
 from distill.pack import PackConfig
 from rollout.checkpoints import last_checkpoint, training_summary
 from rollout.generate import ModelConfig
+from rollout.stage import Stage, file_id, model_id
+
+# Keys that cannot change the trained weights (rollout/stage.py leaves them out of the fingerprint).
+NON_RESULT = (
+    "corpus",  # its path; its content is an input
+    "mfu_peak_tflops",
+    "pack.workers",
+    "trainer.logging_*",
+    "trainer.report_to",
+    "trainer.save_*",
+    "trainer.disable_tqdm",
+    "trainer.dataloader_num_workers",
+)
 
 
 @dataclass
@@ -56,6 +69,7 @@ class PretrainConfig:
     mfu_peak_tflops: float | None = None  # the GPU's peak (e.g. 989 for H100 bf16); None: no MFU
     trainer: dict[str, Any] = field(default_factory=dict)  # transformers.TrainingArguments fields
     seed: int = 0
+    on_change: str = "rerun"  # settings or inputs changed: rerun (old outputs moved aside) | error
 
 
 ConfigStore.instance().store(name="pretrain_schema", node=PretrainConfig)
@@ -131,14 +145,10 @@ def run(cfg: PretrainConfig) -> dict[str, Any]:
 
     from distill.pack import PackedDataset, pack
     from rollout.models import prepare
-    from rollout.store import write_json_atomic
 
-    # Check the config and find the inputs.
+    # Check the config and find the inputs; decide nothing to do / resume / run (rollout/stage.py).
     out = Path(cfg.run_dir) / "pretrain"
     final = out / "final"
-    if (final / "config.json").exists() and (out / "summary.json").exists():
-        print(f"rd-pretrain: {final} exists; nothing to do (delete it to train again)")
-        return json.loads((out / "summary.json").read_text())
     corpus = Path(cfg.corpus) if cfg.corpus else Path(cfg.run_dir) / "curate" / "pretrain.jsonl"
     if not corpus.exists():
         raise ValueError(
@@ -147,7 +157,20 @@ def run(cfg: PretrainConfig) -> dict[str, Any]:
     bad = sorted(set(cfg.trainer) & {"output_dir"})
     if bad:
         raise ValueError(f"trainer.{bad[0]} is set by rd-pretrain (run_dir/pretrain); remove it")
-    out.mkdir(parents=True, exist_ok=True)
+    inputs = {"corpus": file_id(corpus)}
+    if not cfg.init_config:  # the weights it starts from (with init_config: only the tokenizer)
+        inputs["model"] = model_id(cfg.model.path)
+    stage = Stage(
+        "rd-pretrain",
+        out,
+        cfg,
+        ignore=NON_RESULT,
+        inputs=inputs,
+        on_change=cfg.on_change,
+        outputs=["final/config.json"],
+    )
+    if stage.begin(input_paths={"corpus": str(corpus)}) == "done":
+        return stage.previous
     (out / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.structured(cfg)))
 
     # Load data: pack the corpus once (restartable per shard), then read it by memory map.
@@ -232,7 +255,7 @@ def run(cfg: PretrainConfig) -> dict[str, Any]:
         "world_size": args.world_size,
         "final": str(final),
     }
-    write_json_atomic(out / "summary.json", summary)
+    summary = stage.finish({**summary, "input_paths": {"corpus": str(corpus)}})
     print(json.dumps(summary, indent=2))
     return summary
 
