@@ -148,17 +148,11 @@ def main() -> None:
     ratio = ours["real_tokens_per_s"] / base["real_tokens_per_s"]
     from transformers import AutoTokenizer as _Tok
 
-    from distill.templates import training_template
+    from distill.templates import training_example
 
     tk = _Tok.from_pretrained(model_path)
     lengths = sorted(
-        len(
-            tk(
-                tk.apply_chat_template(
-                    r["messages"], tokenize=False, chat_template=training_template(tk)
-                )
-            )["input_ids"]
-        )
+        len(training_example(tk, r["messages"][:-1], r["messages"][-1]["content"])["input_ids"])
         for r in rows
     )
     length_stats = {

@@ -1,70 +1,59 @@
-"""Chat templates are a contract: one rendering for generation and for training.
+"""Chat templates as a contract: training examples rendered and masked with any model's own template.
 
-A model is sampled with `template(messages, add_generation_prompt=True)` and the completion it
-writes; it is trained on `template(messages + [assistant turn])`. The two must be the same text,
-token for token, or the student learns a format it is never prompted with. Training templates here
-are the model's own template plus `{% generation %}` markers (which TRL's `assistant_only_loss`
-needs to find the assistant tokens); the markers change no output, and tests/test_templates.py
-checks the two renderings against golden strings.
+A model is sampled with its generation prompt and writes a completion; it is trained on exactly that
+text, the generation prompt, then the completion, then the end-of-turn its template closes a turn
+with (DESIGN.md, "Chat templates"). There is no per-model table: rollout/prompts.py renders the
+generation prompt with the tokenizer's own template (and the model's own think switch), finds the
+end-of-turn by rendering, and drops from the completion the part of the think block the prompt
+already wrote (R1-Distill's prompt opens `<think>`; Qwen3's writes the empty block when thinking is
+off). Here the two parts are tokenized apart, as generation sees them (the prompt tokenized alone,
+then the model's tokens), and the loss mask covers exactly the completion and its end-of-turn.
 
-    from distill.templates import training_template
-    tokenizer.chat_template = training_template(tokenizer)
+    from distill.templates import training_example
+    ex = training_example(tokenizer, messages[:-1], messages[-1]["content"], switch="think")
+    ex["input_ids"], ex["labels"]          # -100 on the prompt
+
+tests/test_templates.py checks this against the real templates of Phi-4-mini, Qwen2.5/3, Llama-3.x,
+DeepSeek-R1-Distill, SmolLM2, gemma-2 and others (tests/data/chat_templates/).
 """
 
 from __future__ import annotations
 
-# SmolLM2's ChatML template (as the tokenizer ships it), with generation markers around what the
-# assistant writes: its content and the end-of-turn token, which it must learn to emit.
-SMOLLM2_TRAINING = (
-    "{% for message in messages %}"
-    "{% if loop.first and messages[0]['role'] != 'system' %}"
-    "{{ '<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n' }}"
-    "{% endif %}"
-    "{% if message['role'] == 'assistant' %}"
-    "{{ '<|im_start|>assistant\n' }}{% generation %}{{ message['content'] + '<|im_end|>' }}{% endgeneration %}{{ '\n' }}"
-    "{% else %}"
-    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
-    "{% endif %}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
-)
+from typing import Any
 
-# A Phi-4-mini-style template written here (no hub): <|system|>...<|end|><|user|>...<|end|>
-# <|assistant|>...<|end|>. Phi-4-mini-reasoning puts its reasoning in <think>...</think> inside the
-# assistant turn, which this template carries unchanged.
-PHI4_MINI = (
-    "{% for message in messages %}"
-    "{% if message['role'] == 'assistant' %}"
-    "{{ '<|assistant|>' }}{% generation %}{{ message['content'] + '<|end|>' }}{% endgeneration %}"
-    "{% else %}"
-    "{{ '<|' + message['role'] + '|>' + message['content'] + '<|end|>' }}"
-    "{% endif %}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|assistant|>' }}{% else %}{{ eos_token }}{% endif %}"
-)
+from rollout.prompts import end_of_turn, training_parts
 
-# Shipped model template (as a prefix of its text) -> the training template that renders the same.
-TRAINING_TEMPLATES = {
-    "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\nYou are a helpful AI assistant named SmolLM": SMOLLM2_TRAINING,
-}
+IGNORE = -100  # the label of a token the loss does not cover
 
 
-def training_template(tokenizer) -> str:
-    """The training template for a tokenizer's own chat template (one with generation markers)."""
-    own = tokenizer.chat_template or ""
-    if "{% generation %}" in own:
-        return own
-    for prefix, template in TRAINING_TEMPLATES.items():
-        if own.startswith(prefix):
-            return template
-    raise ValueError(
-        "no training template with {% generation %} markers is known for this tokenizer's chat template; "
-        "add one to distill.templates.TRAINING_TEMPLATES (it must render exactly like the model's own), "
-        "or train without assistant-only loss"
-    )
+def training_text(tokenizer, msgs: list[dict[str, str]], completion: str, switch=None) -> str:
+    """The text a model is trained on for one conversation: generation prompt + completion +
+    end-of-turn (the distill pretraining corpus is made of these)."""
+    prompt, target = training_parts(tokenizer, msgs, completion, switch)
+    return prompt + target
 
 
-def generation_text(tokenizer, messages: list[dict[str, str]], completion: str, eot: str) -> str:
-    """What the model saw and wrote at generation time, with the end-of-turn it should emit."""
-    prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    return prompt + completion + eot
+def training_example(
+    tokenizer, msgs: list[dict[str, str]], completion: str, switch: str | None = None
+) -> dict[str, Any]:
+    """One tokenized training example: input_ids, labels (IGNORE on the prompt), and its parts.
+
+    The prompt is tokenized alone, as the generation engine tokenizes it, and the target (the
+    completion and the end-of-turn) after it, so no token straddles the boundary; both without
+    added special tokens, since templates that want a BOS write it themselves.
+    """
+    prompt, target = training_parts(tokenizer, msgs, completion, switch)
+    prompt_ids = tokenizer(str(prompt), add_special_tokens=False)["input_ids"]
+    target_ids = tokenizer(target, add_special_tokens=False)["input_ids"]
+    return {
+        "input_ids": prompt_ids + target_ids,
+        "labels": [IGNORE] * len(prompt_ids) + target_ids,
+        "prompt": str(prompt),
+        "target": target,
+        "prompt_tokens": len(prompt_ids),
+    }
+
+
+def end_of_turn_ids(tokenizer) -> list[int]:
+    """The token ids of the template's end-of-turn (the last target tokens of every example)."""
+    return tokenizer(end_of_turn(tokenizer), add_special_tokens=False)["input_ids"]

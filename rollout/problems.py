@@ -25,7 +25,7 @@ class ProblemsConfig:
     name: str | None = None  # hub dataset name, or a local data folder/file for `hub`
     config_name: str | None = None  # hub dataset config (GPQA: gpqa_diamond)
     split: str = "test"
-    path: str | None = None  # `file`: a local .jsonl / .json / .parquet
+    path: str | None = None  # `file`: a local .jsonl / .json / .parquet; `hub`: a local copy of it
     columns: dict[str, str] = field(default_factory=dict)  # record field -> dataset column
     id_column: str | None = None
     kind: str = "math"
@@ -117,14 +117,20 @@ def _builtin(cfg: ProblemsConfig) -> list[dict[str, Any]]:
     return [json.loads(line) for line in HANDWRITTEN.read_text().splitlines() if line.strip()]
 
 
-def _file(cfg: ProblemsConfig) -> list[dict[str, Any]]:
-    if not cfg.path:
-        raise ValueError(
-            "problems.source=file needs problems.path=<a .jsonl, .json or .parquet file>"
-        )
-    path = Path(cfg.path)
+def local_path(spec: str) -> Path:
+    """A data file: as given (relative to the working directory), else relative to the project
+    root, so the shipped copies (rollout/data/benchmarks/*.jsonl) are found from anywhere."""
+    path = Path(spec).expanduser()
+    if not path.exists() and not path.is_absolute():
+        shipped = Path(__file__).resolve().parent.parent / path
+        if shipped.exists():
+            return shipped
     if not path.exists():
-        raise ValueError(f"problems.path={cfg.path}: no such file")
+        raise ValueError(f"problems.path={spec}: no such file")
+    return path
+
+
+def _read_rows(path: Path) -> list[dict[str, Any]]:
     if path.suffix == ".parquet":
         import pyarrow.parquet as pq
 
@@ -138,13 +144,26 @@ def _file(cfg: ProblemsConfig) -> list[dict[str, Any]]:
                 rows.append(json.loads(line))
             except json.JSONDecodeError as e:
                 raise ValueError(f"{path}:{lineno}: not valid JSON ({e.msg})") from e
-    return _from_rows(rows, cfg, source=path.stem)
+    return rows
+
+
+def _file(cfg: ProblemsConfig) -> list[dict[str, Any]]:
+    if not cfg.path:
+        raise ValueError(
+            "problems.source=file needs problems.path=<a .jsonl, .json or .parquet file>"
+        )
+    path = local_path(cfg.path)
+    return _from_rows(_read_rows(path), cfg, source=path.stem)
 
 
 def _hub(cfg: ProblemsConfig) -> list[dict[str, Any]]:
-    """Any `datasets` dataset by name/config/split (needs the hub, or a local copy of it)."""
+    """Any `datasets` dataset by name/config/split (needs the hub), or a local copy of that split
+    (problems.path: a .jsonl/.json/.parquet file with the same columns), read the same way."""
     from datasets import load_dataset
 
+    if cfg.path:  # the same columns, ids and source name as the hub's, read from the file
+        rows = _read_rows(local_path(cfg.path))
+        return _from_rows(rows, cfg, source=_hub_source(cfg))
     if not cfg.name:
         raise ValueError(
             "problems.source=hub needs problems.name=<dataset name on the hub or a local folder>"
@@ -157,12 +176,14 @@ def _hub(cfg: ProblemsConfig) -> list[dict[str, Any]]:
             "It needs the hub (and for gated sets like GPQA an accepted licence and HF_TOKEN), "
             "or use problems.source=file with a local copy."
         ) from e
-    source = re.sub(
-        r"[^A-Za-z0-9_.-]+",
-        "_",
-        cfg.name.split("/")[-1] + (f"_{cfg.config_name}" if cfg.config_name else ""),
+    return _from_rows(ds, cfg, source=_hub_source(cfg))
+
+
+def _hub_source(cfg: ProblemsConfig) -> str:
+    name = (cfg.name or Path(cfg.path or "local").stem).split("/")[-1]
+    return re.sub(
+        r"[^A-Za-z0-9_.-]+", "_", name + (f"_{cfg.config_name}" if cfg.config_name else "")
     )
-    return _from_rows(ds, cfg, source=source)
 
 
 SOURCES = {"synthetic": _synthetic, "builtin": _builtin, "file": _file, "hub": _hub}
