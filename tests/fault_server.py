@@ -5,6 +5,11 @@ exists to produce what real servers do only under load or failure, on demand: 42
 slower than the client's timeout, and connections dropped mid-request. Healthy replies are
 deterministic in (prompt, seed, index), so a retried request returns what the first one would have.
 It listens on loopback only and serves a bounded number of requests.
+
+/v1/chat/completions answers the way vLLM does behind `--reasoning-parser deepseek_r1`: the reasoning
+in `reasoning_content` (or `reasoning`, vLLM's newer name), the answer in `content`. Given `answers`
+(a problem text -> gold answer), a reply is right with probability `p_correct` and wrong otherwise,
+so a toy teacher produces both correct and wrong rollouts for a whole pipeline to train on.
 """
 
 from __future__ import annotations
@@ -27,7 +32,14 @@ class FaultInjectingServer:
         slow_seconds=3.0,
         seed=0,
         max_requests=5000,
+        answers: dict[str, str] | None = None,
+        p_correct=0.5,
+        reasoning_field="reasoning_content",
     ):
+        self.answers = dict(answers or {})
+        self.p_correct = p_correct
+        self.reasoning_field = reasoning_field
+        self.chat_requests: list[dict] = []
         self.p = {"429": p_429, "500": p_500, "slow": p_slow, "drop": p_drop}
         self.slow_seconds = slow_seconds
         self.rng = random.Random(seed)
@@ -58,6 +70,10 @@ class FaultInjectingServer:
                     time.sleep(outer.slow_seconds)
                 with outer.lock:
                     outer.served += 1
+                if self.path.rstrip("/").endswith("/chat/completions"):
+                    with outer.lock:
+                        outer.chat_requests.append(body)
+                    return self._send(200, outer._chat(body))
                 return self._send(200, outer._completion(body))
 
             def _send(self, code, obj):
@@ -107,6 +123,36 @@ class FaultInjectingServer:
             "model": body.get("model", "x"),
             "choices": choices,
             "usage": {"prompt_tokens": 1, "completion_tokens": 8 * n, "total_tokens": 1 + 8 * n},
+        }
+
+    def _value(self, key: str, seed, i: int) -> str:
+        """The answer of choice i: the gold with probability p_correct when it is known."""
+        h = hashlib.sha256(f"{key}|{seed}|{i}".encode()).digest()
+        gold = next((a for q, a in self.answers.items() if q in key), None)
+        if gold is not None and h[1] / 256 < self.p_correct:
+            return gold
+        value = h[0] % 20
+        return str(value + 20 if gold is not None and str(value) == gold else value)
+
+    def _chat(self, body: dict) -> dict:
+        msgs = body.get("messages") or []
+        question = next((m["content"] for m in reversed(msgs) if m.get("role") == "user"), "")
+        choices = []
+        for i in range(int(body.get("n", 1))):
+            v = self._value(question, body.get("seed"), i)
+            message = {
+                "role": "assistant",
+                "content": f"The answer is \\boxed{{{v}}}.",
+                self.reasoning_field: f"Let me work it out step by step.\nSo the result is {v}.",
+            }
+            choices.append({"index": i, "message": message, "finish_reason": "stop"})
+        return {
+            "id": "chatcmpl-fault",
+            "object": "chat.completion",
+            "created": 0,
+            "model": body.get("model", "x"),
+            "choices": choices,
+            "usage": {"prompt_tokens": 1, "completion_tokens": 20, "total_tokens": 21},
         }
 
     def __enter__(self):
