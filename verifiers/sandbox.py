@@ -247,6 +247,7 @@ class Isolation:
     exe: str = sys.executable
     env: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # what is not as strong as it could be
+    view: str | None = None  # the readable interpreter copy bound at its prefix (root callers)
 
 
 _LOCK = threading.Lock()
@@ -518,6 +519,8 @@ def _plan() -> Isolation:
         view = _copy_view(prefix, exe, libs, stdlib)
         argv += ["--ro-bind", view, prefix]
     else:
+        view = None
+    if view is None:
         for p in inside:
             argv += ["--ro-bind", p, p]
         for d in sorted(_STDLIB_SKIP):
@@ -544,6 +547,7 @@ def _plan() -> Isolation:
         exe=exe,
         env=env,
         notes=notes,
+        view=view,
     )
     # Prove it once: a sandbox that cannot start must not look like a solution that failed.
     r = _start(iso, ["-c", "print('ok')"], stdin=b"", timeout=30)
@@ -569,6 +573,9 @@ def _spawn(iso: Isolation, args: list[str], stdout, stderr, pass_fds):
     """Popen the sandboxed interpreter; the seccomp program goes in through a pipe."""
     argv = list(iso.argv)
     fds = list(pass_fds)
+    info_r, info_w = os.pipe()  # bwrap writes the sandbox's init pid (host view) here
+    argv += ["--info-fd", str(info_w)]
+    fds.append(info_w)
     rfd = None
     if iso.seccomp is not None:
         rfd, wfd = os.pipe()
@@ -592,18 +599,36 @@ def _spawn(iso: Isolation, args: list[str], stdout, stderr, pass_fds):
             start_new_session=True,
             **kw,
         )
+    except BaseException:
+        os.close(info_r)
+        raise
     finally:
+        os.close(info_w)
         if rfd is not None:
             os.close(rfd)
     try:
         yield proc
     finally:
-        _kill(proc)
+        try:
+            if proc.poll() is None:
+                # Kill the PID namespace's init first: the kernel then kills everything inside,
+                # and the outer bwrap exits only once it has reaped that init, so nothing of the
+                # sandbox outlives this call (killing the outer bwrap alone leaves the rest to
+                # --die-with-parent, asynchronously).
+                os.set_blocking(info_r, False)
+                with contextlib.suppress(OSError, ValueError, KeyError):
+                    init = int(json.loads(os.read(info_r, 4096))["child-pid"])
+                    os.kill(init, signal.SIGKILL)
+                    proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        finally:
+            os.close(info_r)
+            _kill(proc)
 
 
 def _kill(proc: subprocess.Popen) -> None:
-    # The outer bwrap leads the process group; killing it ends the sandbox's PID namespace
-    # (--die-with-parent), which takes every process inside with it.
+    # The process leads its own group (session): kill the group, then reap.
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
