@@ -91,3 +91,97 @@ def test_verdict_records_network_isolation():
     assert isinstance(v.details["network_isolated"], bool)
     if os.geteuid() == 0:  # root can always unshare the network namespace on Linux
         assert v.details["network_isolated"] is True
+
+
+def test_verdict_records_which_isolation_ran():
+    iso = sandbox.isolation()
+    v = sandbox.check(block("def add(a, b): return a + b"), TESTS)
+    assert v.correct is True
+    if iso.mode == "bwrap":
+        assert v.details["isolation"] == "bwrap" and v.details["network_isolated"] is True
+    else:  # only a non-root caller gets here without refusal
+        assert os.geteuid() != 0 and v.details["isolation"] == "layers-only"
+
+
+def test_the_worker_pool_path_runs_isolated_too():
+    from verifiers import verify
+
+    v = verify(block("def add(a, b): return a + b"), TESTS, kind="code", time_limit=2)
+    assert v.correct is True
+    assert v.details["isolation"] == (
+        "bwrap" if sandbox.isolation().mode == "bwrap" else "layers-only"
+    )
+
+
+def test_no_working_isolation_is_reported_with_its_reason(monkeypatch):
+    # A real probe of a "bwrap" that cannot start a sandbox (/bin/false).
+    monkeypatch.setattr(sandbox, "_bwrap_candidates", lambda: ["/bin/false"])
+    iso = sandbox._plan()
+    assert iso.mode == "none" and "could not start" in iso.reason
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the refusal is for root callers")
+def test_root_without_isolation_is_refused_unless_allow_unsafe(monkeypatch, caplog):
+    # Fault injection (named as such): no bwrap on this machine.
+    monkeypatch.setattr(sandbox, "_bwrap_candidates", lambda: [])
+    monkeypatch.setattr(sandbox, "_ISOLATION", None)
+    monkeypatch.delenv(sandbox.ALLOW_UNSAFE_ENV, raising=False)
+    good = block("def add(a, b): return a + b")
+    with pytest.raises(sandbox.SandboxUnavailable) as e:
+        sandbox.check(good, TESTS)
+    msg = str(e.value)
+    assert "no bwrap found" in msg and "install bubblewrap" in msg
+    assert "sandbox.allow_unsafe=true" in msg and sandbox.ALLOW_UNSAFE_ENV in msg
+    # Explicitly allowed: it runs, and every verdict (and the log) says how.
+    caplog.set_level("WARNING")
+    v = sandbox.check(good, TESTS, allow_unsafe=True)
+    assert v.correct is True and v.details["isolation"] == "unsafe"
+    assert "WITHOUT OS isolation" in v.details["warning"]
+    assert "WITHOUT OS isolation" in caplog.text
+    monkeypatch.setenv(sandbox.ALLOW_UNSAFE_ENV, "1")
+    assert sandbox.check(good, TESTS).details["isolation"] == "unsafe"
+    with pytest.raises(sandbox.SandboxUnavailable):  # the explicit option wins over the variable
+        sandbox.check(good, TESTS, allow_unsafe=False)
+    monkeypatch.setenv(sandbox.ALLOW_UNSAFE_ENV, "0")
+    with pytest.raises(sandbox.SandboxUnavailable):  # and "0" is not a yes
+        sandbox.check(good, TESTS)
+
+
+def test_non_root_without_isolation_keeps_the_layers_and_says_so(monkeypatch):
+    # Fault injection: no bwrap, and the caller's euid reported as non-root (the label logic only;
+    # the process itself stays whoever runs the tests).
+    monkeypatch.setattr(sandbox, "_bwrap_candidates", lambda: [])
+    monkeypatch.setattr(sandbox, "_ISOLATION", None)
+    monkeypatch.setattr(sandbox.os, "geteuid", lambda: 1000)
+    r = sandbox.run_once("print(6 * 7)", "io")
+    assert r["status"] == "ok" and r["stdout"].strip() == "42"
+    assert r["isolation"] == "layers-only"
+
+
+def test_sandbox_sees_only_the_interpreter_and_its_own_tmpfs():
+    if sandbox.isolation().mode != "bwrap":
+        pytest.skip("no OS isolation here")
+    code = (
+        "import os, sys\n"
+        "print(sorted(os.listdir('/')))\n"
+        "print(os.getuid(), os.getgid())\n"
+        "print(sorted(os.listdir('/proc/self/fd')))\n"
+        "print(open('/proc/self/status').read().split('NoNewPrivs:')[1].split()[0])\n"
+        "print(open('/proc/self/status').read().split('CapEff:')[1].split()[0])\n"
+        "print(os.path.exists(sys.prefix + '/lib/python3.11/site-packages/pip'))\n"
+        "print(os.getcwd())\n"
+    )
+    r = sandbox.run_once(code, "io")
+    lines = r["stdout"].splitlines()
+    assert r["status"] == "ok", r
+    # Only the tmpfs working dir, /dev, /proc and the read-only system and interpreter paths.
+    assert set(eval(lines[0])) <= {"sandbox", "dev", "proc", "usr", "lib", "lib64", "lib32", "root"}
+    assert lines[1] == "65534 65534"
+    assert len(eval(lines[2])) <= 5  # stdin, stdout, stderr, the report, listdir's own
+    assert lines[3] == "1" and int(lines[4], 16) == 0  # no new privileges, no capabilities
+    assert lines[5] == "False" and lines[6] == sandbox.WORKDIR  # no third-party packages
+
+
+def test_io_spec_with_no_cases_is_unjudged():
+    v = sandbox.check(block("print(1)"), {"inputs": [], "outputs": []})
+    assert v.correct is None and "no cases" in v.reason
