@@ -42,7 +42,7 @@ def test_choice_table(row):
 
 def _cases():
     out = []
-    for name in ("choice_cases.jsonl", "choice_cases_2.jsonl"):
+    for name in ("choice_cases.jsonl", "choice_cases_2.jsonl", "choice_cases_3.jsonl"):
         p = Path(__file__).parent / "cases" / name
         if p.exists():
             out += [json.loads(line) for line in p.read_text().splitlines() if line.strip()]

@@ -207,7 +207,11 @@ def test_math_table(row):
     assert v.verifier == "math" and v.version
 
 
-CASES = _load_jsonl("math_cases.jsonl") + _load_jsonl("math_cases_2.jsonl")
+CASES = (
+    _load_jsonl("math_cases.jsonl")
+    + _load_jsonl("math_cases_2.jsonl")
+    + _load_jsonl("math_cases_3.jsonl")
+)
 
 
 @pytest.mark.parametrize(

@@ -167,17 +167,17 @@ def _phrase_after(text: str, start: int) -> str:
     out, i, in_math = [], 0, False
     while i < len(line):
         c = line[i]
+        if c == "\\" and i + 1 < len(line):
+            out.append(line[i : i + 2])  # "\!" and "\," are spacing (10,\!080), never an end
+            i += 2
+            continue
         if c == "$":
             in_math = not in_math
         elif not in_math and (
             (c == "." and not (i + 1 < len(line) and line[i + 1].isdigit()))
             or c in ";!?"
-            or (
-                c == ","
-                and i + 1 < len(line)
-                and line[i + 1] == " "
-                and _looks_like_remark(line[i + 1 :])
-            )
+            or (c in ",(" and _looks_like_remark(line[i + 1 :]))
+            or line.startswith((" -- ", " \u2014 ", "\u2014"), i)
         ):
             break
         out.append(c)
@@ -185,8 +185,10 @@ def _phrase_after(text: str, start: int) -> str:
     return "".join(out).strip().strip("*").strip()
 
 
+# What opens a remark after an answer: "9 (since 3^2 = 9, not 6)", "2, which is prime".
 _REMARK_START = re.compile(
-    r"\s*(?:which|since|because|as|so|and\s+(?:this|that|so)|where|because|hence|thus|i\s)",
+    r"\s*(?:(?:which|since|because|as|so|and\s+(?:this|that|so)|where|hence|thus|i|note|not|from|by"
+    r"|using|given|when|this|that|it|check|checking|verified|wait|rounded|approximately)\b|i\.e\.|e\.g\.)",
     re.IGNORECASE,
 )
 
@@ -241,7 +243,8 @@ _MATH_BLOCK = re.compile(
     re.DOTALL,
 )
 _NUMBER = re.compile(
-    r"-?\d[\d,]*(?:\.\d+)?(?:\s*/\s*\d+)?(?:%|\s*(?:thousand|million|billion|trillion)\b)?"
+    r"-?(?:\d{1,3}(?:,\d{3})+(?![\d])|\d+)(?:\.\d+)?(?:\s*/\s*\d+)?"
+    r"(?:%|\s*(?:thousand|million|billion|trillion)\b)?"
 )
 
 
@@ -271,6 +274,11 @@ def fallback_answer(text: str) -> str | None:
             return f"{m.group(1)} \\text{{ or }} {m.group(2)}"
         # Keep a unit word with its number ("120 minutes"): normalisation converts or drops it.
         unit = re.match(r"\s*([A-Za-z]+)\b", stripped[last_num.end() :])
+        if unit and _looks_like_remark(unit.group(0)):
+            unit = None  # "2 which is prime": no unit
+        const = re.match(r"\s*(?:\\pi\b|\\sqrt\s*\{\d+\}|i\b)", stripped[last_num.end() :])
+        if const:  # "**4π**" (as LaTeX: 4\pi), "2\sqrt{3}", "3i": the constant is part of it
+            return last_num.group(0) + const.group(0)
         return last_num.group(0) + (" " + unit.group(1) if unit else "")
     # A word answer at the end: "The next day is Monday."
     m = re.search(
@@ -278,6 +286,103 @@ def fallback_answer(text: str) -> str | None:
         stripped,
     )
     return m.group(1) if m else None
+
+
+# Words that are maths, not prose, when an answer is written bare ("\\sin x", "x mod 5", "2 or 3").
+_MATH_WORDS = frozenset(
+    [
+        "sin",
+        "cos",
+        "tan",
+        "cot",
+        "sec",
+        "csc",
+        "arcsin",
+        "arccos",
+        "arctan",
+        "sinh",
+        "cosh",
+        "tanh",
+        "log",
+        "ln",
+        "lg",
+        "exp",
+        "lim",
+        "max",
+        "min",
+        "gcd",
+        "lcm",
+        "det",
+        "mod",
+        "dim",
+        "deg",
+        "or",
+        "and",
+        "no",
+        "none",
+        "undefined",
+        "infinity",
+        "inf",
+    ]
+)
+# Two-letter words that are English, not variables or units ("it is 5", "so 4").
+_SHORT_PROSE = frozenset(
+    [
+        "is",
+        "it",
+        "so",
+        "as",
+        "be",
+        "we",
+        "to",
+        "of",
+        "in",
+        "on",
+        "at",
+        "by",
+        "if",
+        "do",
+        "my",
+        "me",
+        "he",
+        "up",
+        "us",
+        "am",
+        "an",
+    ]
+)
+_CMD_OR_TEXT = re.compile(
+    r"\\(?:text|textbf|mathrm|mbox|operatorname|begin|end)\s*\{[^{}]*\}|\\[A-Za-z]+|\\.|\{|\}"
+)
+# A remark about an answer already given, not a new conclusion ("so", "hence" would be).
+_AFTERTHOUGHT = re.compile(
+    r"(?:which|since|because|as|where|being|not|note|i\.e\.|e\.g\.|that\s+is)\b", re.IGNORECASE
+)
+_LEAD_IN = re.compile(r"\b(?:is|are|equals|was|be)\s+(?:equal\s+to\s+)?")
+_DELIMS = (("$$", "$$"), ("\\[", "\\]"), ("\\(", "\\)"), ("$", "$"))
+
+
+def is_bare(text: str) -> bool:
+    """Is `text` an answer by itself (`\\frac{10}{9}`, `f(x) = x - 1`, `p - q`, `Evelyn`), not prose?
+
+    Harnesses pass extracted answers as often as whole solutions; such a text is its own final
+    answer, never "the last number inside it".
+    """
+    s = text.strip().rstrip(".").strip()
+    for open_, close in _DELIMS:
+        if s.startswith(open_) and s.endswith(close) and len(s) > len(open_) + len(close):
+            s = s[len(open_) : -len(close)].strip()
+            break
+    if not s or len(s) > 200 or re.search(r"(?<!\\)\$", s) or ("\n" in s and "\\begin" not in s):
+        return False
+    if re.fullmatch(
+        r"(?:\\text\s*\{\s*)?[A-Za-z][A-Za-z'-]*(?: [A-Za-z][A-Za-z'-]*){0,3}\s*\}?", s
+    ):
+        return not is_refusal(s)  # a word answer: "Evelyn", "\\text{east}", "no solution"
+    words = re.findall(r"[A-Za-z]{2,}", _CMD_OR_TEXT.sub(" ", s))
+    return not any(
+        w.lower() not in _MATH_WORDS and (len(w) > 2 or w.lower() in _SHORT_PROSE) for w in words
+    )
 
 
 def final_answer(region: str) -> tuple[str | None, str]:
@@ -291,8 +396,12 @@ def final_answer(region: str) -> tuple[str | None, str]:
             group = [boxes[-1]]
             for prev in reversed(boxes[:-1]):
                 between = region[prev[1] : group[0][0]]
+                # "$s = \boxed{-3}$ or $s = \boxed{3}$" is one hedged answer, too.
                 if re.fullmatch(
-                    r"[\s$]*(?:,|and|or|\\text\{\s*(?:and|or)\s*\}|\\quad)?[\s$]*", between
+                    r"[\s$]*(?:,?\s*(?:and|or)(?:\s+(?:maybe|perhaps|possibly))?|,"
+                    r"|\\text\{\s*(?:and|or)\s*\}|\\quad)?[\s$]*"
+                    r"(?:[A-Za-z](?:_\{?\w+\}?)?\s*=\s*)?[\s$]*",
+                    between,
                 ):
                     group.insert(0, prev)
                 else:
@@ -304,11 +413,24 @@ def final_answer(region: str) -> tuple[str | None, str]:
                     if joiner == ","
                     else " \\text{ or } ".join(g[2] for g in group)
                 )
+        if how == "anchor" and not is_bare(phrase):
+            # "Final Answer: The largest $n$ is 34." commits to what follows the last "is".
+            m = list(_LEAD_IN.finditer(phrase))
+            if m and is_bare(phrase[m[-1].end() :]):
+                phrase = phrase[m[-1].end() :]
         if not phrase.strip():
             return None, "empty final answer"
         return phrase, how
     if is_refusal(region):
         return None, "refusal"
+    if is_bare(region):
+        return region.strip(), "whole answer"
+    if "\n" not in region.strip():
+        # "2, which is the smallest prime": an answer, then a remark about it.
+        lead = _phrase_after(region, 0)
+        rest = region.strip()[len(lead) :].lstrip(" ,(")
+        if lead and is_bare(lead) and _AFTERTHOUGHT.match(rest):
+            return lead, "leading answer"
     phrase = fallback_answer(region)
     if phrase is None:
         return None, "no final answer found"

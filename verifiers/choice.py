@@ -15,7 +15,8 @@ _END = r"(?=\s*(?:[).:,;!*\]}]|\*\*|$|\n|\s+(?:is|because|since|as)\b))"
 _DECLARED = [
     # "Answer: C", "**Answer: (C)**", "the answer is C", "the correct option is C", "final answer: c"
     re.compile(
-        r"(?:final\s+answer|answer|correct\s+(?:option|choice)|the\s+(?:option|choice))\s*(?:is\s*:?|:|=)?\s*"
+        r"(?:final\s+answer|answer|(?:correct|best|right)\s+(?:option|choice)|the\s+(?:option|choice))\s*"
+        r"(?:is\s*(?:(?:indeed|clearly|definitely|therefore|thus|then|still)\s*)?:?|:|=)?\s*"
         r"(?:option\s+|choice\s+)?\**\s*" + _LETTER + _END,
         re.IGNORECASE,
     ),
@@ -28,9 +29,32 @@ _DECLARED = [
     ),
     # "Option C is correct", "(C) is the correct answer"
     re.compile(
-        r"(?:option\s+|choice\s+)?" + _LETTER + r"\s+is\s+(?:the\s+)?correct", re.IGNORECASE
+        r"(?:option\s+|choice\s+)?" + _LETTER + r"\s+is\s+(?:the\s+)?(?:correct|right|answer)",
+        re.IGNORECASE,
+    ),
+    # "I pick the fourth option, D", "the third option (C) is the answer"
+    re.compile(
+        r"\b(?:go(?:ing)?\s+with|choose|pick|select|opt\s+for)\s+the\s+\w+\s+(?:option|choice)\s*,?\s*"
+        + _LETTER
+        + _END,
+        re.IGNORECASE,
     ),
 ]
+# "That matches option C", "The first option, A, is the only one consistent": an option named in
+# a sentence that endorses it, counted only when nothing above declares a letter.
+_NAMED = re.compile(r"\b(?:option|choice)\s*,?\s*\(?([A-Z])\)?(?![\w(])")
+_ENDORSES = re.compile(
+    r"\b(?:match(?:es)?|consistent|correct|right|answer|best|pick|choose|select|go\s+with)\b",
+    re.IGNORECASE,
+)
+_REJECTS = re.compile(
+    r"\b(?:not|wrong|incorrect|tempting|eliminate|rule\s+out|isn't|fails?|but)\b", re.IGNORECASE
+)
+# A whole answer that is one option as a harness prints it: "A) 100", "(C) 12", "choice (C)".
+_OPTION_LINE = re.compile(
+    r"^\s*(?:option\s+|choice\s+)?\(?([A-Z])\)(?:\s+\S.{0,80})?\s*$", re.IGNORECASE
+)
+_BOXED_OPTION = re.compile(r"^\s*\(?([A-Z])\)(?:\s|$)|^\s*([A-Z])\s*$", re.IGNORECASE)
 _HEDGE = re.compile(
     r"(?:answer\s*(?:is|:)?\s*|^)\**\s*\(?([A-Za-z])\)?\s*(?:or|and|/|,)\s*(?:option\s+)?\(?([A-Za-z])\)?"
     + _END,
@@ -51,9 +75,12 @@ def declared_letter(region: str, letters: str) -> tuple[str | None, str]:
         ):
             found.append((b[0] + 1, "HEDGE"))
     for start, _end, content in boxes:
-        inner = re.sub(r"\\text\{([^}]*)\}", r"\1", content).strip(" ()")
-        if len(inner) == 1 and inner.upper() in letters:
-            found.append((start, inner.upper()))
+        inner = re.sub(r"\\(?:text\w*|mathrm|mathbf)\s*\{([^}]*)\}", r"\1", content)
+        inner = inner.replace("\\ ", " ").strip()
+        m = _BOXED_OPTION.match(inner)  # \boxed{C}, \boxed{\text{(A) } BF_3}
+        letter = m and (m.group(1) or m.group(2)).upper()
+        if letter and letter in letters:
+            found.append((start, letter))
         elif re.search(r"\b[A-Za-z]\b\s*(?:or|and|,|/)\s*\b[A-Za-z]\b", inner):
             found.append((start, "HEDGE"))
     for pat in _DECLARED:
@@ -78,8 +105,12 @@ def declared_letter(region: str, letters: str) -> tuple[str | None, str]:
     lines = [ln for ln in region.strip().splitlines() if ln.strip()]
     if lines:
         m = _LONE.match(lines[-1])
-        if m and m.group(1) in letters:
-            found.append((len(region), m.group(1)))
+        if not m and len(lines) == 1:
+            m = _OPTION_LINE.match(lines[0])
+        if m and m.group(1).upper() in letters and (m.group(1).isupper() or len(lines) == 1):
+            found.append((len(region), m.group(1).upper()))
+    if not found:
+        found = _endorsed_mentions(region, letters)
     if not found:
         return None, "refusal" if is_refusal(region) else "no declared letter"
     found.sort(key=lambda t: t[0])
@@ -87,6 +118,19 @@ def declared_letter(region: str, letters: str) -> tuple[str | None, str]:
     if letter == "HEDGE":
         return None, "hedge between two options"
     return letter, ""
+
+
+def _endorsed_mentions(region: str, letters: str) -> list[tuple[int, str]]:
+    """Options named in sentences that endorse them and reject nothing ("That matches option C")."""
+    found = []
+    for sentence in re.finditer(r"[^.!?\n]+", region):
+        text = sentence.group(0)
+        if not _ENDORSES.search(text) or _REJECTS.search(text):
+            continue
+        for m in _NAMED.finditer(text):
+            if m.group(1) in letters:
+                found.append((sentence.start() + m.start(1), m.group(1)))
+    return found
 
 
 def check(

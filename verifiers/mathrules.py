@@ -41,6 +41,12 @@ class Answer:
     unit: tuple[str, int] | None = None  # (dimension, power)
     unit_factor: Fraction = Fraction(1)
     text: str | None = None  # a word answer ("east"), compared as text
+    fvar: str | None = None  # "f(x) = 2x": the function's variable; latex holds "2x"
+    base: int | None = None  # "4210_{5}": the numeral's base; latex holds "4210"
+
+
+class Abstain(Exception):  # noqa: N818 (a verdict, not an error)
+    """The rules cannot decide: the verdict is `correct=None` with this reason, for the judge."""
 
 
 _STRIP_CMDS = re.compile(
@@ -117,7 +123,7 @@ for _dim, _table in (
         UNITS[_name] = (_dim, _factor)
 
 _UNIT_TAIL = re.compile(
-    r"^(?P<num>.*?[\d}).])\s*(?P<sq>square\s+|sq\.?\s+|cubic\s+)?(?P<unit>[A-Za-z][A-Za-z.]*(?:\s+[A-Za-z]+){0,2})"
+    r"^(?P<num>.*?(?:[\d}).]|\\pi))\s*(?P<sq>square\s+|sq\.?\s+|cubic\s+)?(?P<unit>[A-Za-z][A-Za-z.]*(?:\s+[A-Za-z]+){0,2})"
     r"\s*(?:\^\s*\{?(?P<pow>[23])\}?)?\s*$"
 )
 _NUMERIC_LATEX = re.compile(r"^[-+\d\s.,{}()/*^]*$")
@@ -197,24 +203,80 @@ def _compound_quantity(s: str) -> tuple[str, tuple[str, int]] | None:
     return (str(n) if d == 1 else f"\\frac{{{n}}}{{{d}}}"), (dims.pop(), 1)
 
 
+# Plain-text and Unicode maths as models and harnesses write it -> LaTeX.
+_UNICODE = {
+    "\u2212": "-",  # minus sign
+    "\u2013": "-",  # en dash used as minus
+    "\u00d7": " \\times ",
+    "\u22c5": " \\cdot ",
+    "\u00b7": " \\cdot ",
+    "\u00f7": " \\div ",
+    "\u00b1": "\\pm ",
+    "\u2213": "\\mp ",
+    "\u221e": "\\infty ",
+    "\u03c0": "\\pi ",
+    "\u2264": " \\le ",
+    "\u2265": " \\ge ",
+    "\u2260": " \\neq ",
+    "\u2248": " \\approx ",
+    "\u222a": " \\cup ",
+    "\u2229": " \\cap ",
+    "\u2208": " \\in ",
+    "\u2205": "\\emptyset ",
+    "\u00b2": "^2",
+    "\u00b3": "^3",
+    "\u00bd": "(1/2)",
+    "\u00bc": "(1/4)",
+    "\u00be": "(3/4)",
+}
+_UNICODE_RE = re.compile("|".join(map(re.escape, _UNICODE)))
+_SQRT_SIGN = re.compile(r"\u221a\s*(\d+(?:\.\d+)?|[A-Za-z]|\\pi|\(([^()]*)\)|\{([^{}]*)\})")
+
+
+def plain_math(text: str) -> str:
+    """`√12`, `2π`, `x ≥ 0`, `3 × 10⁸`-style Unicode as the LaTeX math-verify reads."""
+    if text.isascii():
+        return text
+    text = _SQRT_SIGN.sub(
+        lambda m: "\\sqrt{" + (m.group(2) or m.group(3) or m.group(1)) + "}", text
+    )
+    return _UNICODE_RE.sub(lambda m: _UNICODE[m.group(0)], text)
+
+
 def normalize(phrase: str) -> Answer:
     """Turn an answer phrase into parseable LaTeX, recording percent, degrees and units."""
-    s = _SPACES.sub(" ", phrase)
+    s = _SPACES.sub(" ", plain_math(phrase))
     s = s.replace("\\$", " ").replace("$", " ").replace("**", " ").replace("\\%", "%")
     s = (
         s.replace("\\dfrac", "\\frac")
         .replace("\\tfrac", "\\frac")
         .replace("{,}", "")
         .replace("\\cdot10", "\\cdot 10")
+        .replace("\\varnothing", "\\emptyset")
     )
     s = re.sub(r"\\(?:boxed|fbox)\s*\{", "{", s)
     s = _unwrap(s)
     s = _THIN.sub("", s)
     s = _STRIP_CMDS.sub(" ", s)
     s = re.sub(r"\\(?:approx|sim)\b.*$", "", s) if re.search(r"\S\s*\\approx", s) else s
+    s = re.sub(r"^\s*(?:\\approx|\\sim|~)\s*", "", s)  # "\approx 15.556" claims 15.556
     s = s.replace("\\infty", "\\infty ").strip()
     s = re.sub(r"\s+", " ", s).strip(" ;:").rstrip(".").strip()
     s = re.sub(r"^\.(?!\d)\s*", "", s)
+    # "4210_{5}": a numeral in base 5 (its digits, and the base to compare with another base).
+    base = None
+    m = re.fullmatch(r"([0-9A-Fa-f]+)\s*_\s*\{?\s*(\d+)\s*\}?", s)
+    if m and 2 <= int(m.group(2)) <= 36:
+        try:
+            int(m.group(1), int(m.group(2)))
+            s, base = m.group(1), int(m.group(2))
+        except ValueError:
+            pass
+    # "f(x) = 2x": a function given by its rule; the variable is kept to compare definitions.
+    fvar = None
+    m = re.fullmatch(r"[A-Za-z]\s*\(\s*([A-Za-z])\s*\)\s*=\s*(.+)", s)
+    if m:
+        fvar, s = m.group(1), m.group(2)
     # Leading "x =" of an assignment with a numeric right side, and chains "a = b = 7".
     m = re.fullmatch(r"(?:[A-Za-z](?:_\{?\w+\}?)?|\\[a-z]+)\s*=\s*(.+)", s)
     if m and not re.search(r"[A-Za-z]", re.sub(r"\\[a-zA-Z]+", "", m.group(1))):
@@ -265,7 +327,7 @@ def normalize(phrase: str) -> Answer:
             dim, f = UNITS[word]
             unit, factor = (dim, power), f**power
             s = m.group("num").strip()
-        elif len(words[0]) >= 3 or " " in s[len(m.group("num")) : len(m.group("num")) + 1]:
+        elif len(words[0]) >= 3:
             # An unknown word after a number ("12 apples", "5 units"): drop it.
             s = m.group("num").strip()
     s = re.sub(r"^\s*(?:\\\$|\$)\s*", "", s)
@@ -276,7 +338,14 @@ def normalize(phrase: str) -> Answer:
     if re.fullmatch(_WORDS, s.strip()) and re.search(r"[A-Za-z]{3}", s):
         text = re.sub(r"^(?:the|a|an)\s+", "", re.sub(r"\s+", " ", bare))
     return Answer(
-        latex=s.strip(), percent=percent, degrees=degrees, unit=unit, unit_factor=factor, text=text
+        latex=s.strip(),
+        percent=percent,
+        degrees=degrees,
+        unit=unit,
+        unit_factor=factor,
+        text=text,
+        fvar=fvar,
+        base=base,
     )
 
 
@@ -312,8 +381,19 @@ def _scaled(a: Answer, v):
     return v * a.unit_factor if a.unit else v
 
 
-def _percent_candidates(a: Answer, v) -> list:
-    return [v, v / 100] if a.percent else [v]
+def _percent_match(g: Answer, gv, p: Answer, pv, eq) -> bool:
+    """Percent is a value: 30% is 0.3, and 30 for a question that asks for the percent.
+
+    With a percent sign on both sides the numbers must agree (0.3% is not 30%); with one sign,
+    the other side may give the number of percent or the value.
+    """
+    if g.percent == p.percent:
+        return eq(gv, pv)
+    if g.percent:
+        return eq(gv, pv) or eq(gv / 100, pv)
+    # A gold without the sign: 30% is the value 0.3, or "30" where the gold counts percent; a gold
+    # below 1 is a value, so 0.3% is never 0.3.
+    return eq(pv / 100, gv) or (eq(pv, gv) and abs(gv) >= 1)
 
 
 def _numbers_match(g: Answer, gv, p: Answer, pv) -> bool:
@@ -321,9 +401,7 @@ def _numbers_match(g: Answer, gv, p: Answer, pv) -> bool:
         return False
     if g.unit and p.unit:
         gv, pv = _scaled(g, gv), _scaled(p, pv)
-    if g.percent or p.percent:
-        return any(x == y for x in _percent_candidates(g, gv) for y in _percent_candidates(p, pv))
-    return gv == pv
+    return _percent_match(g, gv, p, pv, lambda a, b: a == b)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -412,27 +490,44 @@ def _top_level_commas(s: str) -> list[str]:
 
 
 def _close(a, b) -> bool:
-    """Exact-in-practice equality of two closed-form numbers: 60 digits, relative 1e-40."""
+    """Equality of two closed-form numbers, exact where SymPy can tell, never by rounding.
+
+    The difference decides: an exact rational difference is the answer (so 100000000! + 1 is not
+    100000000!, whatever a relative tolerance says). Otherwise it is evaluated to 40 digits past
+    the decimal point of the larger value; beyond 1,000 digits of magnitude the rules abstain.
+    """
+    import math
+
     import sympy
 
+    if a == b:
+        return True
     try:
-        if a == b:
-            return True
-        va, vb = sympy.N(a, 60), sympy.N(b, 60)
-        if not (va.is_number and vb.is_number):
-            try:  # numbers that will not evaluate (symbolic constants): last resort, slow
-                return bool(sympy.simplify(a - b) == 0)
-            except Exception:
-                return False
-        if not (va.is_finite and vb.is_finite):
-            return va == vb  # oo only equals oo; a relative tolerance would call 1 and oo equal
-        if va.has(sympy.nan, sympy.zoo) or vb.has(sympy.nan, sympy.zoo):
+        d = a - b
+        if d.is_Rational:
+            return d == 0
+        va, vb = sympy.N(a, 30), sympy.N(b, 30)
+    except Exception:
+        return False
+    if not (va.is_number and vb.is_number):
+        try:  # numbers that will not evaluate (symbolic constants): last resort, slow
+            return bool(sympy.simplify(d) == 0)
+        except Exception:
             return False
-        if va == vb:
-            return True
-        diff = abs(va - vb)
-        scale = max(abs(va), abs(vb))
-        return bool(diff <= sympy.Float("1e-40", 60) * scale)
+    if va.has(sympy.nan, sympy.zoo) or vb.has(sympy.nan, sympy.zoo):
+        return False
+    if not (va.is_finite and vb.is_finite):
+        return va == vb  # oo only equals oo
+    scale = max(abs(va), abs(vb))
+    if abs(va - vb) > sympy.Float("1e-20", 30) * scale:
+        return False  # 30 good digits already tell them apart
+    f = float(scale)
+    digits = 10**6 if math.isinf(f) else int(math.log10(f)) + 1 if f >= 1 else 0
+    if digits > 1000:
+        raise Abstain("values too large to compare exactly in the time limit")
+    try:
+        dv = sympy.N(d, 60 + digits)
+        return bool(abs(dv) <= sympy.Float("1e-40", 60) * min(1, scale))
     except Exception:
         return False
 
@@ -788,7 +883,14 @@ def _simple_interval(latex: str):
 
 def _compare(g: Answer, gfast, p: Answer, fast_only: bool) -> bool | None:
     """True/False, or None when only the slow path can tell and fast_only is set."""
+    if g.base and p.base and g.base != p.base:
+        try:
+            return int(g.latex, g.base) == int(p.latex, p.base)
+        except ValueError:
+            return False
     pfast = fast_value(p.latex)
+    if (g.base or p.base) and re.fullmatch(r"[0-9A-Fa-f]+", g.latex + p.latex):
+        return g.latex.lstrip("0").upper() == p.latex.lstrip("0").upper()  # digits in one base
     if gfast is not None and pfast is not None:
         return _numbers_match(g, gfast, p, pfast)
     if not (g.percent or p.percent or g.unit or p.unit):
@@ -808,17 +910,21 @@ def _compare(g: Answer, gfast, p: Answer, fast_only: bool) -> bool | None:
             # Infinite ends are open whatever bracket was written.
             norm = lambda t: (t[0], t[1] and t[0] != "-inf", t[2], t[3] and t[2] != "inf")  # noqa: E731
             return norm(gi) == norm(pi_)
-    if g.text is not None:
-        return p.text == g.text if p.text is not None else False
-    if p.text is not None and gfast is not None:
-        return False
+    if g.text is not None or p.text is not None:
+        if g.text is not None and p.text is not None:
+            return p.text == g.text
+        raise Abstain("a word answer against a formula: needs the judge")
+    if g.fvar and p.fvar and g.fvar != p.fvar:
+        raise Abstain(
+            f"functions defined in different variables ({g.fvar}, {p.fvar}): needs the judge"
+        )
     if fast_only:
         return None
     gs, ps = to_sympy(g.latex), to_sympy(p.latex)
     if gs is None:
-        raise ValueError("gold answer could not be parsed")
+        raise Abstain("gold answer could not be parsed")
     if ps is None:
-        return False
+        raise Abstain("answer could not be parsed")
     if g.unit and p.unit:
         if g.unit != p.unit:
             return False
@@ -829,9 +935,7 @@ def _compare(g: Answer, gfast, p: Answer, fast_only: bool) -> bool | None:
     if g.degrees != p.degrees:
         gs, ps = _align_angles(gs, g.degrees, ps, p.degrees)
     if (g.percent or p.percent) and isinstance(gs, sympy.Expr) and isinstance(ps, sympy.Expr):
-        gc = [gs, gs / 100] if g.percent else [gs]
-        pc = [ps, ps / 100] if p.percent else [ps]
-        return any(same(x, y) for x in gc for y in pc)
+        return _percent_match(g, gs, p, ps, same)
     return same(gs, ps)
 
 
@@ -850,7 +954,7 @@ def check(
     region, why = answer_region(completion, finish_reason)
     if region is None:
         return verdict(False, reason=why)
-    phrase, how = final_answer(region)
+    phrase, how = final_answer(plain_math(region))
     if phrase is None:
         return verdict(False, reason=how)
     if _PLACEHOLDER.match(phrase) or "\\boxed{}" in phrase:
@@ -863,9 +967,11 @@ def check(
             return None  # long phrases go to a worker, where a runaway regex or parse can be killed
     g, gfast = _gold(str(answer))
     p = normalize(phrase)
+    if not p.latex.strip(" {}\\") and p.text is None:
+        return verdict(False, phrase, "placeholder final answer")
     try:
         result = _compare(g, gfast, p, fast_only)
-    except ValueError as e:
+    except (Abstain, ValueError) as e:
         return verdict(None, phrase, str(e))
     if result is None:
         return None

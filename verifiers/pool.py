@@ -7,20 +7,29 @@ chunk is re-queued. Answers that need neither SymPy nor a subprocess are decided
 thread (the fast path), and golds are parsed once per worker (cached), so most items never cross a
 process boundary.
 
-Workers are forked from a forkserver that has already imported math-verify, so replacing a killed
-one costs milliseconds, and nothing is forked from the caller's (possibly threaded) process.
+Workers are fresh interpreters (`python -c`, started with `subprocess`), not multiprocessing
+children: those re-import the caller's main script, so a script without an
+`if __name__ == "__main__":` guard, or one read from standard input, had its workers die and every
+slow-path item came back unjudged. A fresh interpreter needs nothing from the caller, works from any
+script, notebook or thread, and is never forked from the caller's (possibly threaded) process.
+Starting one costs ~0.6 s (math-verify and SymPy imports), paid once per worker and again only when
+a worker is killed.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
-import multiprocessing as mp
 import os
+import pickle
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections import deque
-from multiprocessing.connection import wait
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
 from typing import Any
 
 from verifiers import mathrules
@@ -56,12 +65,37 @@ def _worker(conn, options: dict[str, Any] | None) -> None:
             conn.send((idx, v.to_dict()))
 
 
+# The worker's entry: the package's parent directory goes on sys.path, so a caller that imports
+# the package from a checkout (not installed) starts workers that find it too.
+_ENTRY = "import sys; sys.path.insert(0, {root!r}); from verifiers.pool import _child_main; _child_main()"
+_ROOT = str(Path(__file__).resolve().parent.parent)
+
+
+def _child_main() -> None:
+    """Runs in the worker interpreter: the connection's fd is argv[1], the options come first."""
+    conn = Connection(int(sys.argv[1]))
+    # Warm up the parser once, so the first item's time limit is not spent on imports.
+    from verifiers import mathrules
+
+    mathrules.to_sympy("x^2")
+    _worker(conn, pickle.loads(conn.recv_bytes()))
+
+
 class _Worker:
-    def __init__(self, ctx, options):
-        self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_worker, args=(child, options), daemon=True)
-        self.proc.start()
-        child.close()
+    def __init__(self, options):
+        ours, theirs = socket.socketpair()
+        self.conn = Connection(ours.detach())
+        fd = theirs.detach()
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c", _ENTRY.format(root=_ROOT), str(fd)],
+                pass_fds=(fd,),
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # the caller's Ctrl-C is for the caller; we kill workers
+            )
+        finally:
+            os.close(fd)
+        self.conn.send_bytes(pickle.dumps(options))
         self.pending: deque[tuple[int, dict]] = deque()  # sent, not yet answered, in order
         self.started = 0.0  # when the item at pending[0] began
 
@@ -73,7 +107,7 @@ class _Worker:
     def kill(self) -> None:
         try:
             self.proc.kill()
-            self.proc.join(timeout=5)
+            self.proc.wait(timeout=5)
         finally:
             self.conn.close()
 
@@ -86,14 +120,12 @@ class VerifierPool:
             raise ValueError(f"workers must be >= 1, got {workers}")
         self.n = workers
         self.options = options or None
-        self._ctx = mp.get_context("forkserver")
-        self._ctx.set_forkserver_preload(["verifiers.mathrules", "math_verify", "sympy"])
         self._workers: list[_Worker] = []
         self._lock = threading.Lock()
         self.timeouts = 0
 
     def _spawn(self) -> _Worker:
-        return _Worker(self._ctx, self.options)
+        return _Worker(self.options)
 
     def close(self) -> None:
         with self._lock:
