@@ -185,3 +185,34 @@ def test_sandbox_sees_only_the_interpreter_and_its_own_tmpfs():
 def test_io_spec_with_no_cases_is_unjudged():
     v = sandbox.check(block("print(1)"), {"inputs": [], "outputs": []})
     assert v.correct is None and "no cases" in v.reason
+
+
+def test_rd_verify_passes_allow_unsafe_to_the_code_checker(tmp_path):
+    # The existing config path: rd-verify's `options` go to the checkers (here a file of code items).
+    import json
+    import subprocess
+    import sys
+
+    rows = [
+        {"completion": block("def add(a, b): return a + b"), "answer": TESTS, "kind": "code"},
+        {"completion": block("def add(a, b): return a * b"), "answer": TESTS, "kind": "code"},
+    ]
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    r = subprocess.run(
+        [sys.executable, "-m", "verifiers.cli", "input=in.jsonl", "output=out.jsonl"]
+        + ["+options.allow_unsafe=true"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr
+    out = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [o["correct"] for o in out] == [True, False]
+    # allow_unsafe only permits running without isolation; where bwrap works, bwrap still runs.
+    want = (
+        "bwrap"
+        if sandbox.isolation().mode == "bwrap"
+        else ("unsafe" if os.geteuid() == 0 else "layers-only")
+    )
+    assert {o["verdict"]["details"]["isolation"] for o in out} == {want}
