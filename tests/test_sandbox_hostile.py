@@ -119,12 +119,18 @@ CASES: dict[str, str] = {
     "        with open(f'f{i}', 'wb') as f:\n            for _ in range(8):\n"
     "                f.write(b'x' * 2**20)\n                n += 2**20\n        i += 1\n"
     "except OSError as e:\n    print('wrote', n, e)\nassert n > 2**30",
+    "fill_sandbox_root": "n = 0\ntry:\n    while True:\n"
+    "        open(f'/f{n}', 'wb').write(b'x' * 2**20)\n        n += 1\n"
+    "except OSError as e:\n    print(n, e)\nassert n > 1024",
+    "fill_dev_shm": "n = 0\ntry:\n    while True:\n"
+    "        open(f'/dev/shm/f{n}', 'wb').write(b'x' * 2**20)\n        n += 1\n"
+    "except OSError as e:\n    print(n, e)\nassert n > 1024",
     # network
     "tcp_loopback": "import socket\ns = socket.create_connection(('127.0.0.1', $tcp_port), timeout=1)\n"
     "s.sendall(b'$case')",
     "tcp_ipv6_loopback": "import socket\ns = socket.create_connection(('::1', $tcp_port), timeout=1)",
     "udp_loopback": "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
-    "s.sendto(b'$case', ('127.0.0.1', $udp_port))\nimport time; time.sleep(0.2)\n"
+    "s.settimeout(0.5)\ns.sendto(b'$case', ('127.0.0.1', $udp_port))\n"
     "assert s.recv(100)",
     "tcp_unroutable": "import socket\nsocket.create_connection(('10.255.255.1', 9), timeout=1)",
     "unix_abstract": "import socket\ns = socket.socket(socket.AF_UNIX)\n"
@@ -146,7 +152,7 @@ CASES: dict[str, str] = {
     "hook_globals_via_main": "import __main__\n__main__.BLOCKED = ()\n__main__.PATH_EVENTS = ()\n"
     "__main__.inside = lambda p: True\nimport os\nos.remove('$victim')",
     "posixsubprocess_by_file": "import importlib.util, glob\n"
-    "p = glob.glob('/**/lib-dynload/_posixsubprocess*.so', recursive=True)[0]\n"
+    "import sys\np = glob.glob(sys.prefix + '/lib/python3*/lib-dynload/_posixsubprocess*.so')[0]\n"
     "spec = importlib.util.spec_from_file_location('_posixsubprocess', p)\n"
     "m = importlib.util.module_from_spec(spec)\nspec.loader.exec_module(m)\n"
     "import os, sys\nr, w = os.pipe()\n"

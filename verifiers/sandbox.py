@@ -533,6 +533,9 @@ def _plan() -> Isolation:
     else:
         notes.append(f"bwrap < 0.10: the {WORKDIR} tmpfs has no size cap")
     argv += ["--tmpfs", WORKDIR, "--chdir", WORKDIR]
+    # bwrap's own root and /dev are tmpfs mounts without a size cap, writable by the sandbox's uid:
+    # read-only, so the capped working directory is the only place to write.
+    argv += ["--remount-ro", "/dev", "--remount-ro", "/"]
     bpf, why = _seccomp_filter()
     if bpf is None:
         notes.append(why)
