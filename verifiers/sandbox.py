@@ -516,11 +516,17 @@ def _plan() -> Isolation:
     if root and not all(_traversable_by_others(p) for p in inside):
         if not all(p.startswith(prefix + os.sep) for p in inside):
             return Isolation("none", reason=f"interpreter files outside {prefix} are private")
-        view = _copy_view(prefix, exe, libs, stdlib)
+        try:
+            view = _copy_view(prefix, exe, libs, stdlib)
+        except OSError as e:
+            return Isolation(
+                "none",
+                reason=f"cannot make the interpreter copy uid {SANDBOX_UID} can read ({e}); "
+                f"set {CACHE_ENV} to a root-owned folder",
+            )
         argv += ["--ro-bind", view, prefix]
     else:
         view = None
-    if view is None:
         for p in inside:
             argv += ["--ro-bind", p, p]
         for d in sorted(_STDLIB_SKIP):
