@@ -8,14 +8,17 @@ answers the evaluation stage compares against.
 """
 
 import json
-import re
+import sys
 from pathlib import Path
 
 import pytest
 
 from verifiers import verify_batch
 
-DATA = Path(__file__).resolve().parents[1] / "rollout" / "data" / "benchmarks"
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "rollout" / "data" / "benchmarks"
+sys.path.insert(0, str(ROOT / "bench"))
+from bench_verify import PERTURB  # noqa: E402  (one set of perturbations for the test and the benchmark)
 
 
 def _golds() -> list[tuple[str, str]]:
@@ -36,56 +39,6 @@ FORMS = {
     "think": lambda g: f"<think>\nLet me work it out; I get {g}.\n</think>\n\n$\\boxed{{{g}}}$",
     "minerva": lambda g: f"Final Answer: The final answer is ${g}$. I hope it is correct.",
     "answer": lambda g: f"Answer: {g}",
-}
-
-
-def _off_by_one(g: str) -> str | None:
-    """The last integer written in the gold, plus one (not inside a command name or exponent 1)."""
-    nums = list(re.finditer(r"(?<![\w.\\^_])\d+(?![\d.])", g))
-    if not nums:
-        return None
-    m = nums[-1]
-    return g[: m.start()] + str(int(m.group(0)) + 1) + g[m.end() :]
-
-
-def _sign_flip(g: str) -> str | None:
-    scalar = not re.search(r"[,=<>\[\]]|\\text|\\mbox|pmatrix|\\pm|\\cup|\\infty|_\d|\\\$", g)
-    if not scalar or re.fullmatch(r"0+", g.strip()):
-        return None
-    s = g.strip()
-    return s[1:] if s.startswith("-") else f"-({s})"
-
-
-def _swap_tuple(g: str) -> str | None:
-    m = re.fullmatch(r"\s*(\\left)?\(\s*([^(),]+?)\s*,\s*([^(),]+?)\s*(\\right)?\)\s*", g)
-    if not m or m.group(2).replace(" ", "") == m.group(3).replace(" ", ""):
-        return None
-    return f"({m.group(3)}, {m.group(2)})"
-
-
-def _flip_interval(g: str) -> str | None:
-    m = re.fullmatch(r"\s*(\\left)?\s*([(\[])(.+?),([^,]+?)(\\right)?\s*([)\]])\s*", g)
-    if not m or "infty" in m.group(3) or "\\cup" in g or "," in m.group(3):
-        return None
-    flipped = {"(": "[", "[": "("}[m.group(2)]
-    return f"{flipped}{m.group(3)},{m.group(4)}{m.group(6)}"
-
-
-def _drop_element(g: str) -> str | None:
-    if re.search(r"[()\[\]]|pmatrix|\\\$|,\\!|\{,\}|^\d{1,3}(?:,\d{3})+$", g) or "," not in g:
-        return None
-    parts = [p for p in g.strip("\\{} ").split(",")]
-    if len(parts) < 2 or any(not p.strip() for p in parts):
-        return None
-    return ", ".join(p.strip() for p in parts[:-1])
-
-
-PERTURB = {
-    "off_by_one": _off_by_one,
-    "sign_flip": _sign_flip,
-    "swap_tuple": _swap_tuple,
-    "flip_interval": _flip_interval,
-    "drop_element": _drop_element,
 }
 
 

@@ -74,11 +74,13 @@ _ROOT = str(Path(__file__).resolve().parent.parent)
 def _child_main() -> None:
     """Runs in the worker interpreter: the connection's fd is argv[1], the options come first."""
     conn = Connection(int(sys.argv[1]))
-    # Warm up the parser once, so the first item's time limit is not spent on imports.
+    # Warm up the parser once, so the first items' time limits are not spent on imports.
     from verifiers import mathrules
 
-    mathrules.to_sympy("x^2")
-    _worker(conn, pickle.loads(conn.recv_bytes()))
+    mathrules.warm_up()
+    options = pickle.loads(conn.recv_bytes())
+    conn.send("ready")
+    _worker(conn, options)
 
 
 class _Worker:
@@ -98,8 +100,27 @@ class _Worker:
         self.conn.send_bytes(pickle.dumps(options))
         self.pending: deque[tuple[int, dict]] = deque()  # sent, not yet answered, in order
         self.started = 0.0  # when the item at pending[0] began
+        self.ready = False
+
+    def wait_ready(self, timeout: float = 300.0) -> None:
+        """Block until the worker has imported and warmed up: start-up is not an item's time."""
+        if self.ready:
+            return
+        try:
+            if not self.conn.poll(timeout):
+                raise RuntimeError(f"a verifier worker did not start within {timeout:.0f} s")
+            if self.conn.recv() != "ready":
+                raise RuntimeError("a verifier worker sent an unexpected first message")
+        except (EOFError, OSError) as e:
+            raise RuntimeError(
+                f"a verifier worker ({sys.executable}) exited while starting (exit code "
+                f"{self.proc.poll()}); its traceback is on stderr above. Check that "
+                f"`{sys.executable} -c 'import verifiers'` works"
+            ) from e
+        self.ready = True
 
     def send(self, chunk: list[tuple[int, dict]]) -> None:
+        self.wait_ready()
         self.pending.extend(chunk)
         self.started = time.monotonic()
         self.conn.send(chunk)
@@ -121,6 +142,7 @@ class VerifierPool:
         self.n = workers
         self.options = options or None
         self._workers: list[_Worker] = []
+        self._spare: _Worker | None = None  # started ahead, so a killed worker is replaced at once
         self._lock = threading.Lock()
         self.timeouts = 0
 
@@ -129,11 +151,11 @@ class VerifierPool:
 
     def close(self) -> None:
         with self._lock:
-            for w in self._workers:
+            for w in self._workers + ([self._spare] if self._spare else []):
                 with contextlib.suppress(OSError):
                     w.conn.send(None)
                 w.kill()
-            self._workers = []
+            self._workers, self._spare = [], None
 
     def map(
         self, items: list[dict[str, Any]], timeout: float | None = None, progress=None
@@ -162,6 +184,8 @@ class VerifierPool:
     def _run(self, queue, results, timeout, progress) -> None:
         while len(self._workers) < self.n:
             self._workers.append(self._spawn())
+        if self._spare is None:
+            self._spare = self._spawn()
         for w in self._workers:
             w.pending.clear()
 
@@ -208,7 +232,8 @@ class VerifierPool:
         queue.extendleft(reversed(w.pending))
         w.pending.clear()
         w.kill()
-        self._workers[self._workers.index(w)] = self._spawn()
+        self._workers[self._workers.index(w)] = self._spare or self._spawn()
+        self._spare = self._spawn()
 
 
 _POOLS: dict[tuple, VerifierPool] = {}
