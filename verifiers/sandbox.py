@@ -616,25 +616,48 @@ def _spawn(iso: Isolation, args: list[str], stdout, stderr, pass_fds):
         os.close(info_w)
         if rfd is not None:
             os.close(rfd)
+    init_fd = None
     try:
+        init_fd = _open_init(info_r)
         yield proc
     finally:
-        try:
-            if proc.poll() is None:
-                # Kill the PID namespace's init first: the kernel then kills everything inside,
-                # and the outer bwrap exits only once it has reaped that init, so nothing of the
-                # sandbox outlives this call (killing the outer bwrap alone leaves the rest to
-                # --die-with-parent, asynchronously).
-                os.set_blocking(info_r, False)
-                with contextlib.suppress(OSError, ValueError, KeyError):
-                    init = int(json.loads(os.read(info_r, 4096))["child-pid"])
-                    os.kill(init, signal.SIGKILL)
-                    proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
-        finally:
-            os.close(info_r)
-            _kill(proc)
+        # Kill the PID namespace's init (even after a normal exit: the outer bwrap may return
+        # while it is still tearing down) and wait until it is gone: the kernel kills and reaps
+        # everything inside before the init itself exits, so nothing of the run outlives this.
+        os.close(info_r)
+        if init_fd is not None:
+            with contextlib.suppress(OSError):
+                signal.pidfd_send_signal(init_fd, signal.SIGKILL)
+            with selectors.DefaultSelector() as sel:
+                sel.register(init_fd, selectors.EVENT_READ)
+                sel.select(5)
+            os.close(init_fd)
+        _kill(proc)
+
+
+_CHILD_PID = re.compile(rb'"child-pid":\s*(\d+)\s*[,}]')
+
+
+def _open_init(info_r: int) -> int | None:
+    """A pidfd on the sandbox's init, from bwrap's --info-fd (None if bwrap never got that far).
+
+    bwrap writes that JSON in pieces: read until the pid is complete, not one read."""
+    buf = b""
+    deadline = time.monotonic() + 5
+    with selectors.DefaultSelector() as sel:
+        sel.register(info_r, selectors.EVENT_READ)
+        while not (m := _CHILD_PID.search(buf)):
+            left = deadline - time.monotonic()
+            if left <= 0 or not sel.select(left):
+                return None
+            chunk = os.read(info_r, 4096)
+            if not chunk:
+                return None
+            buf += chunk
+    try:
+        return os.pidfd_open(int(m.group(1)))
+    except (OSError, AttributeError):
+        return None
 
 
 def _kill(proc: subprocess.Popen) -> None:
