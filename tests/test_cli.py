@@ -115,3 +115,62 @@ def test_killed_run_never_leaves_a_half_output(tmp_path):
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert (tmp_path / "out.jsonl").read_text() == "previous results\n"
+
+
+ABSTAIN_ROWS = [
+    {"completion": "\\boxed{4}", "answer": "4"},  # decided by the rules
+    {"completion": "f(t) = t^2", "answer": "g(x) = x^2"},  # functions in other variables
+    {"completion": "The answer is Paris.", "answer": "2^{10}"},  # a word against a formula
+    {"completion": "The answer is \\boxed{\\frac{7}{ \\left( \\sqrt{}", "answer": "7"},  # unparseable
+]
+
+
+def test_summary_counts_what_the_rules_abstained_on(tmp_path):
+    write_jsonl(tmp_path / "in.jsonl", ABSTAIN_ROWS)
+    r = run("input=in.jsonl", "output=out.jsonl", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "abstained" in r.stdout and "by judge" in r.stdout
+    summary = json.loads((tmp_path / "out.jsonl.summary.json").read_text())
+    math = summary["per_kind"]["math"]
+    assert math["abstained"] == 3 and math["judge_decided"] == 0 and math["correct"] == 1
+    rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [row["correct"] for row in rows] == [True, None, None, None]
+    assert "judge" in rows[1]["verdict"]["reason"]  # the reason says who should decide
+
+
+def test_unknown_judge_format_is_a_config_error(tmp_path):
+    write_jsonl(tmp_path / "in.jsonl", ABSTAIN_ROWS[:1])
+    r = run("input=in.jsonl", "judge.format=nope", cwd=tmp_path)
+    assert r.returncode == 2 and "judge.format must be one of" in r.stderr
+
+
+@pytest.mark.slow
+def test_the_judge_served_by_real_vllm_decides_only_what_the_rules_abstain_on(
+    tmp_path, vllm_server
+):
+    """Routing through a real vLLM OpenAI-compatible server (SmolLM2 as judge): only the three
+    abstentions reach it; its verdict quality at 135M is not the point, the plumbing is."""
+    rows = [dict(r, prompt="What is the answer?") for r in ABSTAIN_ROWS]
+    write_jsonl(tmp_path / "in.jsonl", rows)
+    r = run(
+        "input=in.jsonl",
+        "output=out.jsonl",
+        f"judge.url={vllm_server}",
+        "judge.model=smollm2",
+        "judge.max_tokens=8",
+        cwd=tmp_path,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert out[0]["verdict"]["verifier"] == "math" and out[0]["correct"] is True
+    for row in out[1:]:
+        # each abstention went to the judge: the cascade records the rules' reason and the reply
+        assert row["verdict"]["verifier"] == "cascade:math+judge", row["verdict"]
+        assert "judge" in row["verdict"]["details"]["rules"]["reason"] or row["verdict"][
+            "details"
+        ]["rules"]["reason"].endswith("could not be parsed")
+        assert row["verdict"]["reason"].startswith(("judge decided", "judge reply not in"))
+    summary = json.loads((tmp_path / "out.jsonl.summary.json").read_text())
+    decided = sum(row["verdict"]["details"].get("decided_by") == "judge" for row in out)
+    assert summary["per_kind"]["math"]["abstained"] == 3
+    assert summary["per_kind"]["math"]["judge_decided"] == decided

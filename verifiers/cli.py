@@ -3,6 +3,8 @@
     rd-verify                                             # the shipped labeled sample
     rd-verify input=rollouts.jsonl output=verified.jsonl workers=2
     rd-verify input=my_cases.jsonl thresholds.precision=0.99 skip_bad_lines=true
+    rd-verify input=rollouts.jsonl judge.url=http://127.0.0.1:8000/v1 judge.model=verifier \
+        judge.format=general_verifier judge.max_tokens=512     # the judge decides what the rules can't
 
 Each row needs `completion` and `answer`; `kind` (default `default_kind`) and `finish_reason` are
 optional. Every row is written back with `correct` and `verdict`. Rows with a boolean `label` are
@@ -35,6 +37,16 @@ class Thresholds:
 
 
 @dataclass
+class JudgeOptions:
+    url: str | None = (
+        None  # an OpenAI-compatible server (vLLM, ...) serving the judge; None: rules only
+    )
+    model: str = "judge"  # the served model's name on that server
+    format: str = "strict"  # verifiers.judge.FORMATS: strict (instruct models), general_verifier
+    max_tokens: int = 16
+
+
+@dataclass
 class VerifyConfig:
     input: str | None = None  # None: the labeled sample shipped with the package
     output: str | None = None  # None: <input stem>.verified.jsonl in the current directory
@@ -45,12 +57,17 @@ class VerifyConfig:
     skip_bad_lines: bool = False
     show_disagreements: int = 20
     thresholds: Thresholds = field(default_factory=Thresholds)
+    judge: JudgeOptions = field(default_factory=JudgeOptions)
     options: dict[str, Any] = field(
         default_factory=dict
     )  # passed to the checkers (letters=, time_limit=)
 
 
 ConfigStore.instance().store(name="verify_schema", node=VerifyConfig)
+
+
+# Unjudged for reasons a judge cannot fix: not an abstention of the rules.
+NOT_ABSTAINED = ("timeout", "no gold answer", "worker died")
 
 
 class InputError(ValueError):
@@ -138,22 +155,33 @@ def score(rows: list[dict]) -> dict[str, dict[str, float]]:
 def run(cfg: VerifyConfig) -> int:
     from tqdm import tqdm
 
-    from verifiers import verify_batch
+    from verifiers import Cascade, Judge, verify_batch
+    from verifiers.judge import FORMATS, openai_generate
 
     if cfg.workers < 1:
         raise InputError(f"workers must be >= 1, got {cfg.workers}")
+    if cfg.judge.format not in FORMATS:
+        raise InputError(f"judge.format must be one of {sorted(FORMATS)}, got {cfg.judge.format!r}")
+    check = verify_batch
+    if cfg.judge.url:
+        generate = openai_generate(cfg.judge.url, cfg.judge.model, cfg.judge.max_tokens)
+        cascade = Cascade(judge=Judge(generate, format=cfg.judge.format))
+        check = lambda items, **kw: cascade.run(items, **kw)  # noqa: E731
     src = Path(cfg.input) if cfg.input else SAMPLE
     out = Path(cfg.output) if cfg.output else Path.cwd() / f"{src.stem}.verified.jsonl"
     rows, skipped = read_rows(src, cfg.default_kind, cfg.skip_bad_lines)
     for msg in skipped:
         print(f"skipped: {msg}", file=sys.stderr)
 
-    items = [{k: r.get(k) for k in ("completion", "answer", "kind", "finish_reason")} for r in rows]
+    items = [
+        {k: r.get(k) for k in ("completion", "answer", "kind", "finish_reason", "prompt")}
+        for r in rows
+    ]
     verdicts = []
     step = 256
     with tqdm(total=len(items), desc="verify", unit="row", file=sys.stderr, disable=None) as bar:
         for i in range(0, len(items), step):
-            verdicts += verify_batch(
+            verdicts += check(
                 items[i : i + step],
                 workers=cfg.workers,
                 timeout=cfg.timeout,
@@ -174,14 +202,26 @@ def run(cfg: VerifyConfig) -> int:
             "correct" if r["correct"] is True else "wrong" if r["correct"] is False else "unjudged"
         ] += 1
         c["timeouts"] += r["verdict"]["reason"] == "timeout"
+        # The rules abstained (correct=None, for the judge) and what the judge then decided.
+        by_judge = r["verdict"]["details"].get("decided_by") == "judge"
+        c["judge_decided"] += by_judge
+        c["abstained"] += (
+            by_judge
+            or "rules" in r["verdict"]["details"]
+            or (r["correct"] is None and r["verdict"]["reason"] not in NOT_ABSTAINED)
+        )
     print(
         f"\nverified {len(rows)} rows from {src} -> {out}"
         + (f" ({len(skipped)} bad lines skipped)" if skipped else "")
     )
-    print(f"{'kind':<8}{'rows':>7}{'correct':>9}{'wrong':>7}{'unjudged':>10}{'timeouts':>10}")
+    print(
+        f"{'kind':<8}{'rows':>7}{'correct':>9}{'wrong':>7}{'unjudged':>10}{'timeouts':>10}"
+        f"{'abstained':>11}{'by judge':>10}"
+    )
     for kind, c in sorted(per_kind.items()):
         print(
             f"{kind:<8}{c['rows']:>7}{c['correct']:>9}{c['wrong']:>7}{c['unjudged']:>10}{c['timeouts']:>10}"
+            f"{c['abstained']:>11}{c['judge_decided']:>10}"
         )
     summary: dict[str, Any] = {
         "input": str(src),
