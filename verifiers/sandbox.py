@@ -335,7 +335,10 @@ def _copy_view(prefix: str, exe: str, libs: list[str], stdlib: str) -> str:
         f"{prefix}|{exe}|{st.st_size}|{st.st_mtime_ns}|{sys.version}".encode()
     ).hexdigest()[:16]
     base = os.environ.get(CACHE_ENV) or "/var/cache/reasoning-distill/sandbox"
-    os.makedirs(base, mode=0o755, exist_ok=True)
+    for d in (os.path.dirname(base), base):
+        if not os.path.isdir(d):
+            os.mkdir(d, 0o755)
+            os.chmod(d, 0o755)  # whatever the umask
     for p in (base, os.path.dirname(base)):
         s = os.lstat(p)
         if stat.S_ISLNK(s.st_mode) or s.st_uid != 0 or s.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
@@ -357,9 +360,13 @@ def _copy_view(prefix: str, exe: str, libs: list[str], stdlib: str) -> str:
             os.symlink(os.readlink(src), dst)
             return
         try:
-            os.link(src, dst)
+            os.link(src, dst)  # same inode: never chmod it (that would change the original)
+            if os.stat(dst).st_mode & stat.S_IROTH:
+                return
+            os.unlink(dst)
         except OSError:
-            shutil.copy2(src, dst)
+            pass
+        shutil.copy2(src, dst)
         os.chmod(dst, (os.stat(dst).st_mode & 0o7777) | 0o444)
 
     for path in [exe, *libs]:
@@ -371,6 +378,9 @@ def _copy_view(prefix: str, exe: str, libs: list[str], stdlib: str) -> str:
         os.makedirs(os.path.join(tmp, rel), mode=0o755, exist_ok=True)
         for f in files:
             put(os.path.join(root, f), os.path.join(tmp, rel, f))
+    for root, dirs, _ in os.walk(tmp):  # whatever the umask: uid 65534 must traverse them
+        for d in dirs:
+            os.chmod(os.path.join(root, d), 0o755)
     with open(os.path.join(tmp, ".complete"), "w") as f:
         f.write(f"{prefix}\n{sys.version}\n")
     try:
