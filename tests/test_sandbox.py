@@ -216,3 +216,38 @@ def test_rd_verify_passes_allow_unsafe_to_the_code_checker(tmp_path):
         else ("unsafe" if os.geteuid() == 0 else "layers-only")
     )
     assert {o["verdict"]["details"]["isolation"] for o in out} == {want}
+
+
+def test_sandboxed_processes_run_as_an_unprivileged_host_uid():
+    # Seen from the host, not from inside: uid 65534 inside must not be root (or the caller's
+    # uid when that is root) outside, or root's exemptions (RLIMIT_NPROC) and file ownership apply.
+    import secrets
+    import threading
+
+    if sandbox.isolation().mode != "bwrap":
+        pytest.skip("no OS isolation here")
+    rid = secrets.token_hex(8)
+    t = threading.Thread(
+        target=sandbox.run_once,
+        args=("import time\ntime.sleep(1.5)", "io"),
+        kwargs={"time_limit": 4, "run_id": rid},
+    )
+    t.start()
+    uids = {}
+    deadline = time.monotonic() + 4
+    while time.monotonic() < deadline and not any(n.startswith("python") for n in uids.values()):
+        for d in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{d}/cmdline", "rb") as f:
+                    if f"rd-sandbox:{rid}".encode() not in f.read():
+                        continue
+                with open(f"/proc/{d}/status") as f:
+                    st = dict(line.split(":", 1) for line in f.read().splitlines() if ":" in line)
+                uids[int(st["Uid"].split()[1])] = st["Name"].strip()  # effective uid on the host
+            except OSError:
+                continue
+        time.sleep(0.05)
+    t.join()
+    assert any(n.startswith("python") for n in uids.values()), f"never saw the solution: {uids}"
+    want = 65534 if os.geteuid() == 0 else os.geteuid()
+    assert set(uids) == {want}, uids
