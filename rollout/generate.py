@@ -67,7 +67,29 @@ class SamplingConfig:
 class VerifyOptions:
     workers: int = 1  # the engine keeps one core busy; the checkers get the rest
     timeout: float | None = None
-    judge: bool = False  # ask the teacher itself to judge what the rules cannot decide
+    judge: bool = False  # a model judges what the rules abstain on (correct=None)
+    judge_model: str | None = None  # None: the teacher itself; else a model loaded like the teacher
+    judge_format: str = "strict"  # verifiers.judge.FORMATS: strict | general_verifier
+    judge_max_tokens: int = 16
+    judge_engine: dict[str, Any] = field(default_factory=dict)  # engine kwargs for judge_model
+
+
+def chat_generate(engine, seed: int, max_tokens: int):
+    """A judge's generate function over a farm engine: each prompt as one user turn, greedy."""
+
+    def generate(prompts: list[str]) -> list[str]:
+        texts = [
+            engine.tokenizer.apply_chat_template(
+                [{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True
+            )
+            for p in prompts
+        ]
+        outs = engine.generate(
+            texts, 1, [seed] * len(texts), {"temperature": 0.0, "max_tokens": max_tokens}
+        )
+        return [o[0].text for o in outs]
+
+    return generate
 
 
 @dataclass
@@ -86,9 +108,13 @@ class RolloutConfig:
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     rejection: RejectionConfig = field(default_factory=RejectionConfig)
     verify: VerifyOptions = field(default_factory=VerifyOptions)
+    on_change: str = "extend"  # settings changed since the store was made: extend | rerun | error
 
 
 ConfigStore.instance().store(name="rollout_schema", node=RolloutConfig)
+ON_CHANGE = ("extend", "rerun", "error")
+# Keys that cannot change what is sampled (rollout/stage.py leaves them out of the fingerprint).
+NON_RESULT = ("plot", "verify.workers")
 
 
 def validate(cfg: RolloutConfig) -> None:
@@ -149,6 +175,39 @@ def problem_states(
     return out
 
 
+def shard_identity(cfg: RolloutConfig, out: Path, tag: str):
+    """The stage contract for one shard, as far as an append-only, sharded store allows
+    (rollout/stage.py): the fingerprint of the settings sits in the shard's manifest. When they
+    changed since the shard was made, on_change=extend (the default) says which and continues: new
+    settings apply to problems not yet done, and the manifest's history records which settings made
+    which rounds; rerun moves this shard's files aside to rollout.<old fingerprint>/ and starts
+    over; error stops, naming them."""
+    from rollout.stage import Stage, changes, read_summary
+
+    if cfg.on_change not in ON_CHANGE:
+        raise ValueError(f"on_change must be one of {ON_CHANGE}, got {cfg.on_change!r}")
+    name = f"shard-{tag}.jsonl" + (".gz" if cfg.compress else "")
+    ident = Stage(
+        "rd-rollout",
+        out,
+        cfg,
+        ignore=NON_RESULT,
+        on_change="error" if cfg.on_change == "error" else "rerun",
+        summary=f"manifest-{tag}.json",
+        own=[name, f"config-{tag}.yaml"],
+    )
+    old = read_summary(out / ident.summary_name)
+    if cfg.on_change != "extend" and old.get("fingerprint") != ident.fingerprint:
+        ident.decide()
+    elif old.get("fingerprint") not in (None, ident.fingerprint):
+        what = "; ".join(changes({"config": old.get("settings")}, ident.identity()))
+        print(
+            f"rd-rollout: changed since {out / name} was made: {what}; extending it (the new "
+            "settings apply to problems not yet done; on_change=rerun starts over)"
+        )
+    return ident
+
+
 def run(cfg: RolloutConfig, engine=None) -> dict[str, Any]:
     """The stage. `engine` may be passed in (tests, benchmarks) to reuse one that is already up."""
     from tqdm import tqdm
@@ -156,13 +215,15 @@ def run(cfg: RolloutConfig, engine=None) -> dict[str, Any]:
     from rollout.engines import make_engine
     from rollout.models import prepare
     from rollout.report import plot_pass_rates, print_table, summarize
-    from rollout.store import ShardWriter, read_store, write_json_atomic
+    from rollout.stage import files_id, read_summary
+    from rollout.store import ShardWriter, read_store, shard_files, write_json_atomic
 
     # Check the config, load the problems of this shard.
     validate(cfg)
     out = Path(cfg.run_dir) / "rollout"
     out.mkdir(parents=True, exist_ok=True)
     tag = f"{cfg.shard:05d}-of-{cfg.num_shards:05d}"
+    ident = shard_identity(cfg, out, tag)
     (out / f"config-{tag}.yaml").write_text(OmegaConf.to_yaml(OmegaConf.structured(cfg)))
     problems = [
         p
@@ -176,9 +237,8 @@ def run(cfg: RolloutConfig, engine=None) -> dict[str, Any]:
             file=sys.stderr,
         )
     manifest_path = out / f"manifest-{tag}.json"
-    history = (
-        json.loads(manifest_path.read_text()).get("history", []) if manifest_path.exists() else []
-    )
+    previous = read_summary(manifest_path)
+    history = previous.get("history", [])
 
     # Run the farm unless the store already holds everything.
     t0 = time.perf_counter()
@@ -193,25 +253,25 @@ def run(cfg: RolloutConfig, engine=None) -> dict[str, Any]:
         if own_engine:
             engine = make_engine(cfg.engine.name, prepare(cfg.model.path), kwargs)
         verify_fn = None
+        teachers: dict[str, Any] = {}
         if cfg.verify.judge:
             from verifiers import Cascade, Judge
 
-            def judge_generate(prompts: list[str]) -> list[str]:
-                texts = [
-                    engine.tokenizer.apply_chat_template(
-                        [{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True
-                    )
-                    for p in prompts
-                ]
-                outs = engine.generate(
-                    texts, 1, [cfg.seed] * len(texts), {"temperature": 0.0, "max_tokens": 16}
+            judge_engine = engine
+            if cfg.verify.judge_model:
+                judge_engine = teachers[cfg.verify.judge_model] = make_engine(
+                    cfg.engine.name,
+                    prepare(cfg.verify.judge_model),
+                    {**kwargs, **cfg.verify.judge_engine},
                 )
-                return [o[0].text for o in outs]
-
             verify_fn = Cascade(
-                judge=Judge(judge_generate), workers=cfg.verify.workers, timeout=cfg.verify.timeout
+                judge=Judge(
+                    chat_generate(judge_engine, cfg.seed, cfg.verify.judge_max_tokens),
+                    format=cfg.verify.judge_format,
+                ),
+                workers=cfg.verify.workers,
+                timeout=cfg.verify.timeout,
             )
-        teachers: dict[str, Any] = {}
 
         def teacher_engine(spec: str):
             """Another teacher for later rounds: same engine kind, loaded once, closed at the end."""
@@ -260,7 +320,15 @@ def run(cfg: RolloutConfig, engine=None) -> dict[str, Any]:
                 engine.close()
     seconds = time.perf_counter() - t0
 
-    # Manifest, summary, table, plot.
+    # Manifest, summary, table, plot; nothing rewritten when there was nothing to do.
+    # (One shard of several rewrites the summary: it covers the other shards' files too.)
+    if farm is None and cfg.num_shards == 1 and previous.get("fingerprint") == ident.fingerprint:
+        summary_path = out / "summary.json"
+        if summary_path.exists():
+            print(
+                f"rd-rollout: {out} is up to date (fingerprint {ident.fingerprint}); nothing to do"
+            )
+            return json.loads(summary_path.read_text())
     records = writer.records
     states = problem_states(records, problems, cfg.rejection, cfg.sampling.n)
     if farm is not None:
@@ -287,6 +355,9 @@ def run(cfg: RolloutConfig, engine=None) -> dict[str, Any]:
             "problems": states,
             "history": history,
             "config": OmegaConf.to_container(OmegaConf.structured(cfg)),
+            "status": "done",
+            "fingerprint": ident.fingerprint,
+            "settings": ident.config,
         },
     )
     all_records = read_store(out)
@@ -302,6 +373,9 @@ def run(cfg: RolloutConfig, engine=None) -> dict[str, Any]:
                 "tokens_per_s": tok_s,
             },
             "problem_counts": counts,
+            # What the next stages key on: the content of every shard (the store is append-only).
+            "status": "done",
+            "fingerprint": files_id(shard_files(out))[len("sha256:") :],
         }
     )
     write_json_atomic(out / "summary.json", summary_out)

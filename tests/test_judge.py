@@ -116,3 +116,37 @@ def test_configuration_errors_name_the_fix():
         Cascade(judge=None, rules=False)
     with pytest.raises(RuntimeError, match="returned 0 texts for 1 prompts"):
         Judge(lambda p: []).judge([("a", "b")])
+
+
+@pytest.mark.slow
+def test_rd_rollout_judge_plumbing_on_the_real_vllm_engine(vllm_engine):
+    """What `verify.judge=true` builds (rollout.generate.chat_generate over the farm's engine, the
+    cascade): on real vLLM with SmolLM2, exactly the abstentions reach the judge, in one batch, and
+    each comes back judged or "reply not in the required format". Verdict quality at 135M is not
+    the point; the routing is."""
+    from rollout.generate import chat_generate
+
+    real = chat_generate(vllm_engine, seed=0, max_tokens=8)
+    calls = []
+
+    def counted(prompts):  # the real engine, with the prompts it was given recorded
+        calls.append(list(prompts))
+        return real(prompts)
+
+    items = [
+        {"completion": "\\boxed{12}", "answer": "12", "prompt": "What is 3 * 4?"},
+        {"completion": "\\boxed{13}", "answer": "12", "prompt": "What is 3 * 4?"},
+        {"completion": "f(t) = t^2", "answer": "g(x) = x^2", "prompt": "Name the function."},
+        {"completion": "The answer is Paris.", "answer": "2^{10}", "prompt": "Compute."},
+    ]
+    for fmt in ("strict", "general_verifier"):
+        calls.clear()
+        verdicts = Cascade(judge=Judge(counted, format=fmt), workers=1)(items)
+        assert [v.correct for v in verdicts[:2]] == [True, False]  # the rules decided these
+        assert len(calls) == 1 and len(calls[0]) == 2  # one batch: the two abstentions only
+        assert "g(x) = x^2" in calls[0][0]
+        if fmt == "general_verifier":
+            assert "Name the function." in calls[0][0]  # this format shows the question
+        for v in verdicts[2:]:
+            assert v.verifier == "cascade:math+judge"
+            assert v.reason.startswith(("judge decided", "judge reply not in"))

@@ -68,7 +68,7 @@ def test_every_primary_config_composes(name):
 
 GROUPS = [
     (g, p.stem)
-    for g in ("model", "problems", "engine")
+    for g in ("model", "problems", "engine", "judge")
     for p in sorted((ROOT / "conf" / g).glob("*.yaml"))
 ]
 
@@ -83,7 +83,7 @@ def test_every_group_option_composes_into_a_typed_rollout_config(group, option):
     with initialize_config_module(config_module="conf", version_base="1.3"):
         cfg = compose(
             config_name="rollout",
-            overrides=[f"{group}={option}"]
+            overrides=[f"{'+' if group == 'judge' else ''}{group}={option}"]  # judge: opt-in
             + (["problems.path=x.jsonl"] if option == "file" else []),
         )
     typed = OmegaConf.to_object(cfg)
