@@ -6,14 +6,18 @@
     python -m distill.curate run_dir=runs/demo         # the same without the installed entry point
 
 Outputs under run_dir/curate/:
-  pretrain.jsonl   {"text", "problem_id", "rollout_id"}: every verified-correct rollout, rendered as a
-                   training conversation with the model's training template; exact duplicates
-                   removed, at most pretrain.per_problem_cap per problem.
-  sft.jsonl        {"messages", "problem_id", "rollout_id", "source", "difficulty", "mode",
+  pretrain.jsonl   {"text", "problem_id", "rollout_id"}: every verified-correct rollout, rendered as
+                   the model is trained on it (distill/templates.py: its own generation prompt, the
+                   completion, its end-of-turn); exact duplicates removed, at most
+                   pretrain.per_problem_cap per problem.
+  sft.jsonl        {"messages", "switch", "problem_id", "rollout_id", "source", "difficulty", "mode",
                    "num_tokens"}: correct rollouts selected by decontamination, pass rate, length,
                    exact and near (MinHash LSH) duplicates, a cap per problem and a source mixture,
                    then formatted for the hybrid mode ("think" keeps a <think> block, "direct" has an
-                   empty one) with a /think or /no_think switch on the user turn.
+                   empty one). "switch" (think | direct | null) is the hybrid switch the example is
+                   rendered with at training time, through the model's own mechanism where its
+                   template has one (Qwen3's enable_thinking), else a /think or /no_think flag on
+                   the user turn (rollout/prompts.py training_prompt).
   report.json, report.md   what every step kept and dropped and why, tokens, the decontamination
                    removals (problem, eval set, matched n-gram) and the eval sets that were skipped.
   lengths.png      completion token lengths of the SFT set, think vs direct.
@@ -42,7 +46,7 @@ from rollout.prompts import (  # noqa: F401  (split_completion: re-exported for 
     PromptConfig,
     format_answer,
     split_completion,
-    with_switch,
+    generation_prompt,
 )
 from rollout.selection import (  # noqa: F401  (EvalIndex, words: re-exported for tests and users)
     DecontamConfig,
@@ -88,7 +92,7 @@ class SFTSelection:
     mixture: dict[str, float] = field(default_factory=dict)  # source -> weight; empty: keep all
     max_examples: int | None = None  # null: as many as the mixture allows
     direct_share: float = 0.2  # share formatted as direct answers, taken from the easiest
-    mode_switch: bool = True  # append /think or /no_think to the user turn
+    mode_switch: bool = True  # train with the hybrid switch (enable_thinking, or /think, /no_think)
 
 
 @dataclass
@@ -269,6 +273,19 @@ def mix_sources(
 # Outputs.
 
 
+def pretrain_completion(tokenizer, r: dict, prompt_cfg: PromptConfig) -> str:
+    """A rollout's completion as the pretraining corpus holds it: as written, unless the model's
+    generation prompt opens a think block (R1-Distill) and the completion has none, which then gets
+    its reasoning put in one (the prompt's <think> must be closed)."""
+    from rollout.prompts import messages
+
+    completion = r["completion"]
+    opened = generation_prompt(tokenizer, messages(r, prompt_cfg)).prefix
+    if completion.startswith(opened):
+        return completion
+    return format_answer(*split_completion(completion), "think")
+
+
 def plot_lengths(rows: list[dict], path: Path) -> None:
     import matplotlib
 
@@ -351,7 +368,7 @@ def report_markdown(report: dict[str, Any]) -> str:
 
 def run(cfg: CurateConfig) -> dict[str, Any]:
     """The stage; returns the summary, with up_to_date=True when there was nothing to do."""
-    from distill.templates import training_template
+    from distill.templates import training_text
     from rollout.prompts import messages
     from rollout.store import (
         read_store,
@@ -379,7 +396,6 @@ def run(cfg: CurateConfig) -> dict[str, Any]:
     # Load the rollouts, the tokenizer and the eval sets.
     records = sorted(read_store(src), key=rollout_order)
     tokenizer = load_tokenizer(cfg.tokenizer)
-    template = training_template(tokenizer)
     prompt_cfg = PromptConfig(example=False, system=cfg.system)
     index, eval_loaded, eval_skipped = load_eval_sets(cfg.decontam.sets, cfg.decontam.ngram)
     for skip in eval_skipped:
@@ -398,10 +414,8 @@ def run(cfg: CurateConfig) -> dict[str, Any]:
     )
     pretrain_rows = [
         {
-            "text": tokenizer.apply_chat_template(
-                messages(r, prompt_cfg) + [{"role": "assistant", "content": r["completion"]}],
-                tokenize=False,
-                chat_template=template,
+            "text": training_text(
+                tokenizer, messages(r, prompt_cfg), pretrain_completion(tokenizer, r, prompt_cfg)
             ),
             "problem_id": r["problem_id"],
             "rollout_id": r["rollout_id"],
@@ -469,9 +483,7 @@ def run(cfg: CurateConfig) -> dict[str, Any]:
     sft_rows = []
     for r in kept:
         mode = "direct" if r["rollout_id"] in direct else "think"
-        msgs = messages(r, prompt_cfg)
-        if s.mode_switch:
-            msgs[-1] = {**msgs[-1], "content": with_switch(msgs[-1]["content"], mode)}
+        msgs = messages(r, prompt_cfg)  # the switch is applied when rendered (training_prompt)
         content = format_answer(*parts[r["rollout_id"]], mode)
         sft_rows.append(
             {
@@ -482,6 +494,7 @@ def run(cfg: CurateConfig) -> dict[str, Any]:
                 "difficulty": rates[r["problem_id"]],
                 "mode": mode,
                 "num_tokens": 0,
+                "switch": mode if s.mode_switch else None,
             }
         )
     for row, n in zip(

