@@ -21,8 +21,10 @@ Outputs under run_dir/curate/:
   report.json, report.md   what every step kept and dropped and why, tokens, the decontamination
                    removals (problem, eval set, matched n-gram) and the eval sets that were skipped.
   lengths.png      completion token lengths of the SFT set, think vs direct.
-  summary.json, config.yaml   small summary (with a fingerprint of the store) and the resolved config.
-A re-run with the same config on the same store does nothing; anything else rebuilds everything.
+  summary.json, config.yaml   small summary (the stage fingerprint: config and the store's content
+                   hash, rollout/stage.py) and the resolved config.
+A re-run with the same config on the same store does nothing; anything else moves the old outputs
+aside (run_dir/curate.<old fingerprint>/) and rebuilds everything.
 """
 
 from __future__ import annotations
@@ -45,7 +47,6 @@ from rollout.prompts import (  # noqa: F401  (split_completion: re-exported for 
     MODE_FLAGS,
     PromptConfig,
     format_answer,
-    split_completion,
     generation_prompt,
 )
 from rollout.selection import (  # noqa: F401  (EvalIndex, words: re-exported for tests and users)
@@ -61,9 +62,7 @@ from rollout.selection import (  # noqa: F401  (EvalIndex, words: re-exported fo
     load_tokenizer,
     only_correct,
     pass_rates,
-    previous_summary,
     rollout_order,
-    store_fingerprint,
     store_shards,
     token_counts,
     token_stats,
@@ -286,6 +285,10 @@ def pretrain_completion(tokenizer, r: dict, prompt_cfg: PromptConfig) -> str:
     return format_answer(*split_completion(completion), "think")
 
 
+# ---------------------------------------------------------------------------------------------
+# Outputs.
+
+
 def plot_lengths(rows: list[dict], path: Path) -> None:
     import matplotlib
 
@@ -382,15 +385,17 @@ def run(cfg: CurateConfig) -> dict[str, Any]:
     src, shards = store_shards(cfg.input_dir, cfg.run_dir)
     out = Path(cfg.run_dir) / "curate"
     cfg_yaml = OmegaConf.to_yaml(OmegaConf.structured(cfg))
-    fingerprint = store_fingerprint(shards)
-    outputs = [*OUTPUTS, *(["lengths.png"] if cfg.plot else [])]
-    previous = previous_summary(out, outputs, cfg_yaml, fingerprint)
-    if previous is not None:
-        print(f"rd-curate: {out} is up to date (same config, same store); nothing to do")
-        return {**previous, "up_to_date": True}
-    out.mkdir(parents=True, exist_ok=True)
-    # config.yaml is written last: while it is missing, the outputs count as unfinished.
-    (out / "config.yaml").unlink(missing_ok=True)
+    stage = Stage(
+        "rd-curate",
+        out,
+        cfg,
+        ignore=NON_RESULT,
+        inputs={"store": files_id(shards)},
+        on_change=cfg.on_change,
+        outputs=[*OUTPUTS, "config.yaml", *(["lengths.png"] if cfg.plot else [])],
+    )
+    if stage.begin(input_paths={"store": str(src)}) == "done":
+        return {**stage.previous, "up_to_date": True}
     t0 = time.perf_counter()
 
     # Load the rollouts, the tokenizer and the eval sets.
@@ -488,6 +493,7 @@ def run(cfg: CurateConfig) -> dict[str, Any]:
         sft_rows.append(
             {
                 "messages": msgs + [{"role": "assistant", "content": content}],
+                "switch": mode if s.mode_switch else None,
                 "problem_id": r["problem_id"],
                 "rollout_id": r["rollout_id"],
                 "source": r.get("source"),
@@ -561,8 +567,8 @@ def run(cfg: CurateConfig) -> dict[str, Any]:
         "seconds": round(time.perf_counter() - t0, 2),
         "input": fingerprint,
     }
-    write_json_atomic(out / "summary.json", summary)
     write_text_atomic(out / "config.yaml", cfg_yaml)
+    summary = stage.finish(summary)  # last: until it is written the outputs count as unfinished
     print(
         f"rd-curate: {len(records)} rollouts -> pretrain.jsonl {len(pretrain_rows)} "
         f"({summary['pretrain_tokens']} tokens), sft.jsonl {len(sft_rows)} "

@@ -121,7 +121,10 @@ ABSTAIN_ROWS = [
     {"completion": "\\boxed{4}", "answer": "4"},  # decided by the rules
     {"completion": "f(t) = t^2", "answer": "g(x) = x^2"},  # functions in other variables
     {"completion": "The answer is Paris.", "answer": "2^{10}"},  # a word against a formula
-    {"completion": "The answer is \\boxed{\\frac{7}{ \\left( \\sqrt{}", "answer": "7"},  # unparseable
+    {
+        "completion": "The answer is \\boxed{\\frac{7}{ \\left( \\sqrt{}",
+        "answer": "7",
+    },  # unparseable
 ]
 
 
@@ -166,11 +169,38 @@ def test_the_judge_served_by_real_vllm_decides_only_what_the_rules_abstain_on(
     for row in out[1:]:
         # each abstention went to the judge: the cascade records the rules' reason and the reply
         assert row["verdict"]["verifier"] == "cascade:math+judge", row["verdict"]
-        assert "judge" in row["verdict"]["details"]["rules"]["reason"] or row["verdict"][
-            "details"
-        ]["rules"]["reason"].endswith("could not be parsed")
+        assert "judge" in row["verdict"]["details"]["rules"]["reason"] or row["verdict"]["details"][
+            "rules"
+        ]["reason"].endswith("could not be parsed")
         assert row["verdict"]["reason"].startswith(("judge decided", "judge reply not in"))
     summary = json.loads((tmp_path / "out.jsonl.summary.json").read_text())
     decided = sum(row["verdict"]["details"].get("decided_by") == "judge" for row in out)
     assert summary["per_kind"]["math"]["abstained"] == 3
     assert summary["per_kind"]["math"]["judge_decided"] == decided
+
+
+def test_readme_rd_verify_lines_run_as_printed(tmp_path):
+    """The rd-verify section's command lines, as printed (comments aside), on files of those names."""
+    import re
+    import shlex
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## rd-verify", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```bash", 1)[1].split("```", 1)[0]
+    lines = [ln.split("#", 1)[0].strip() for ln in block.splitlines() if ln.startswith("rd-verify")]
+    assert len(lines) >= 3
+    labeled = [
+        {"completion": "\\boxed{4}", "answer": "4", "label": True},
+        {"completion": "\\boxed{5}", "answer": "4", "label": False},
+    ]
+    for name in set(re.findall(r"input=(\S+)", block)):
+        write_jsonl(tmp_path / name, labeled)
+    exe = str(Path(sys.executable).parent / "rd-verify")  # the installed console script
+    for line in lines:
+        args = shlex.split(line)
+        r = subprocess.run(
+            [exe, *args[1:]], capture_output=True, text=True, cwd=tmp_path, timeout=300
+        )
+        assert r.returncode == 0, (line, r.stderr[-2000:])
+        assert "verified" in r.stdout, line
