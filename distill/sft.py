@@ -5,10 +5,12 @@
     accelerate launch --config_file conf/accelerate/zero2.yaml -m distill.sft run_dir=...
 
 Starts from the stage-1 checkpoint (or the base model with init_from=base). Examples are chat
-messages; the model's training template (distill/templates.py) renders them exactly as generation
-does, with generation markers so that only the assistant turn is trained on: its think block, its
-answer and its end-of-turn token, never the prompt or the system text. `trainer.*` is passed to
-trl.SFTConfig unchanged (packing, padding_free, max_length, learning_rate, ...).
+messages (and the hybrid switch each is trained under), rendered with the model's own chat template
+exactly as generation shows them (distill/templates.py): the generation prompt, then the
+completion, then the template's end-of-turn. They go to TRL tokenized, with labels that cover only
+what the model writes: its think block, its answer and its end-of-turn, never the prompt or the
+system text. `trainer.*` is passed to trl.SFTConfig unchanged (packing, padding_free, max_length,
+learning_rate, ...).
 """
 
 from __future__ import annotations
@@ -52,11 +54,14 @@ def load_messages(path: Path) -> list[dict]:
             msgs = row["messages"]
             if not msgs or msgs[-1]["role"] != "assistant":
                 raise ValueError("the last message must be the assistant's")
+            switch = row.get("switch")
+            if switch not in (None, "think", "direct"):
+                raise ValueError(f"switch must be think, direct or null, got {switch!r}")
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
             raise ValueError(
                 f'{path}:{lineno}: expected {{"messages": [..., {{"role": "assistant", ...}}]}} ({e})'
             ) from e
-        rows.append({"messages": msgs})
+        rows.append({"messages": msgs, "switch": switch, "where": f"{path}:{lineno}"})
     if not rows:
         raise ValueError(f"{path}: no examples")
     return rows
@@ -94,23 +99,35 @@ class PackedRowsCollator:
         }
 
 
+def tokenize_rows(tokenizer, rows: list[dict]) -> list[dict]:
+    """input_ids and labels (-100 on the prompt) of every example; TRL takes them as they are."""
+    from distill.templates import training_example
+
+    out = []
+    for row in rows:
+        msgs = row["messages"]
+        try:
+            ex = training_example(tokenizer, msgs[:-1], msgs[-1]["content"], row.get("switch"))
+        except ValueError as e:
+            raise ValueError(f"{row.get('where', 'an example')}: {e}") from e
+        out.append({"input_ids": ex["input_ids"], "labels": ex["labels"]})
+    return out
+
+
 def build_trainer(cfg: SFTStageConfig, model_path: str, rows: list[dict], output_dir: Path):
-    """The SFTTrainer, with the training template set and assistant-only loss on."""
+    """The SFTTrainer on the examples tokenized and masked here (distill/templates.py)."""
     import torch
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTConfig, SFTTrainer
 
-    from distill.templates import training_template
-
     tokenizer = AutoTokenizer.from_pretrained(model_path)
-    tokenizer.chat_template = training_template(tokenizer)
-    targs: dict[str, Any] = {
-        "report_to": "none",
-        "seed": cfg.seed,
-        "assistant_only_loss": True,
-        **cfg.trainer,
-    }
+    if tokenizer.pad_token is None:  # Llama-3 ships none; padding is masked out anyway
+        tokenizer.pad_token = tokenizer.eos_token
+    targs: dict[str, Any] = {"report_to": "none", "seed": cfg.seed, **cfg.trainer}
+    for key in ("assistant_only_loss", "completion_only_loss"):
+        if targs.pop(key, None):  # the labels below already cover exactly what the model writes
+            print(f"rd-sft: trainer.{key} ignored: rd-sft masks the loss itself", file=sys.stderr)
     targs.setdefault("use_cpu", not torch.cuda.is_available())
     targs.setdefault("bf16", False)
     try:
@@ -120,9 +137,8 @@ def build_trainer(cfg: SFTStageConfig, model_path: str, rows: list[dict], output
     model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
     # No KV cache in training: with one, transformers ignores the packing that position ids describe.
     model.config.use_cache = False
-    trainer = SFTTrainer(
-        model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer
-    )
+    data = Dataset.from_list(tokenize_rows(tokenizer, rows))
+    trainer = SFTTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer)
     if (
         args.packing
         and getattr(model.config, "_attn_implementation", "sdpa") != "flash_attention_2"

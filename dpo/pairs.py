@@ -10,9 +10,11 @@ is a chosen side, a verified-wrong one of the same problem a rejected side; unju
 never used and truncated ones are never chosen (a truncated rollout is never correct).
 
 Outputs under run_dir/pairs/:
-  pairs.jsonl    {"problem_id", "prompt" (chat messages), "chosen", "rejected", "chosen_id",
-                 "rejected_id", "meta"}: TRL's conversational preference format once chosen and
-                 rejected are wrapped as assistant turns (rd-dpo does that).
+  pairs.jsonl    {"problem_id", "prompt" (chat messages), "chosen", "rejected", "switch",
+                 "chosen_id", "rejected_id", "meta"}: rd-dpo renders each side with the model's own
+                 chat template as generation shows it (rollout/prompts.py training_parts: the
+                 generation prompt under the hybrid switch `switch`, then the completion and the
+                 template's end-of-turn) and tokenizes it itself.
   report.json, report.md   every step's kept/dropped counts, pairs per source and difficulty, chosen
                  and rejected lengths, the truncation check, decontamination removals.
   lengths.png    token lengths of chosen vs rejected.
@@ -39,7 +41,7 @@ import hydra
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
-from rollout.prompts import PromptConfig, format_answer, messages, split_completion, with_switch
+from rollout.prompts import PromptConfig, format_answer, messages, split_completion, training_parts
 from rollout.selection import (
     DecontamConfig,
     Steps,
@@ -68,7 +70,7 @@ class PairsConfig:
     tokenizer: str = "smollm2_135m"  # renders and measures: a recipe name or a model folder
     system: str | None = None  # system turn; null: the chat template's default (as rd-curate)
     format: str = "think"  # "think": <think>reasoning</think> answer, as rd-curate's SFT set; "raw"
-    mode_switch: bool = True  # append /think to the user turn, as rd-curate does for think examples
+    mode_switch: bool = True  # train under the think switch, as rd-curate does for think examples
     pairs_per_problem: int = 4
     strategy: str = "random"  # random | length_matched | hardest_first
     max_pairs: int | None = None  # cap over all problems; null: no cap
@@ -111,10 +113,12 @@ def validate(cfg: PairsConfig) -> None:
 
 
 def prompt_messages(r: dict[str, Any], cfg: PairsConfig) -> list[dict[str, str]]:
-    msgs = messages(r, PromptConfig(example=False, system=cfg.system))
-    if cfg.format == "think" and cfg.mode_switch:
-        msgs[-1] = {**msgs[-1], "content": with_switch(msgs[-1]["content"], "think")}
-    return msgs
+    return messages(r, PromptConfig(example=False, system=cfg.system))
+
+
+def switch_of(cfg: PairsConfig) -> str | None:
+    """The hybrid switch the pairs are trained under (applied when rendered, as rd-curate's)."""
+    return "think" if cfg.format == "think" and cfg.mode_switch else None
 
 
 def completion_text(r: dict[str, Any], cfg: PairsConfig) -> str:
@@ -123,10 +127,14 @@ def completion_text(r: dict[str, Any], cfg: PairsConfig) -> str:
     return format_answer(*split_completion(r["completion"]), "think")
 
 
-def sequence_length(tokenizer, prompt: list[dict], completion: str) -> int:
-    """Tokens of prompt+completion as the trainer sees them (chat template, end-of-turn included)."""
-    conv = prompt + [{"role": "assistant", "content": completion}]
-    return len(tokenizer.apply_chat_template(conv, tokenize=True, return_dict=True)["input_ids"])
+def rendered_lengths(
+    tokenizer, prompt: list[dict], completion: str, switch=None
+) -> tuple[int, int]:
+    """(prompt tokens, completion tokens) as rd-dpo tokenizes them: the generation prompt alone,
+    then the completion with the template's end-of-turn (training_parts)."""
+    text, target = training_parts(tokenizer, prompt, completion, switch)
+    count = lambda t: len(tokenizer(t, add_special_tokens=False)["input_ids"])  # noqa: E731
+    return count(str(text)), count(target)
 
 
 def truncation_check(lengths: list[tuple[str, int]], max_length: int, where: str) -> dict[str, Any]:
@@ -242,13 +250,13 @@ def build(records: list[dict], cfg: PairsConfig, tokenizer, bad: dict[str, dict]
     for r in kept:
         prompt = prompt_messages(r, cfg)
         text = completion_text(r, cfg)
-        seq = sequence_length(tokenizer, prompt, text)
-        rendered.append({**r, "_prompt": prompt, "_text": text, "_seq": seq})
-    prompt_len = {}
-    for r in rendered:
-        if r["problem_id"] not in prompt_len:
-            prompt_len[r["problem_id"]] = sequence_length(tokenizer, r["_prompt"], "")
-        r["_tokens"] = r["_seq"] - prompt_len[r["problem_id"]]
+        try:
+            n_prompt, n_text = rendered_lengths(tokenizer, prompt, text, switch_of(cfg))
+        except ValueError as e:
+            raise ValueError(f"rollout {r['rollout_id']}: {e}") from e
+        rendered.append(
+            {**r, "_prompt": prompt, "_text": text, "_seq": n_prompt + n_text, "_tokens": n_text}
+        )
     too_long = [r for r in rendered if r["correct"] and r["_seq"] > cfg.max_length]
     rendered = st.add(
         "chosen fits max_length",
@@ -282,6 +290,7 @@ def build(records: list[dict], cfg: PairsConfig, tokenizer, bad: dict[str, dict]
                     "prompt": c["_prompt"],
                     "chosen": c["_text"],
                     "rejected": r["_text"],
+                    "switch": switch_of(cfg),
                     "chosen_id": c["rollout_id"],
                     "rejected_id": r["rollout_id"],
                     "meta": {

@@ -485,20 +485,27 @@ def unprivileged_batch(bwrap_isolation):
     python = (
         os.path.join(iso.view, os.path.relpath(iso.exe, sys.base_prefix)) if iso.view else iso.exe
     )
-    purelib = Path(sandbox.sysconfig.get_paths()["purelib"])
-    for need in (python, str(ROOT / "verifiers" / "sandbox.py"), str(purelib)):
+    bwrap = iso.argv[0]  # as root: one uid 65534 can run (the plan copies it if needed)
+    for need in (python, bwrap):
         if not sandbox._traversable_by_others(need):
             pytest.skip(f"{need} is not readable by an unprivileged user on this machine")
-    # Not under pytest's basetemp: that is private to root (0700).
+    # Not under pytest's basetemp: that is private to root (0700). The checkout and the venv may
+    # be private too: the user gets its own copy of the three modules the sandbox needs.
     base = Path(tempfile.mkdtemp(prefix="rd-hostile-unpriv-"))
     os.chmod(base, 0o755)
+    src = base / "src" / "verifiers"
+    src.mkdir(parents=True)
+    for name in ("sandbox.py", "answer.py", "verdict.py"):
+        shutil.copy(ROOT / "verifiers" / name, src / name)
+    for p in (base / "src", src, *src.iterdir()):
+        os.chmod(p, 0o755 if p.is_dir() else 0o644)
     try:
-        yield _run_batch(base, uid, gid, python, purelib)
+        yield _run_batch(base, uid, gid, python, bwrap)
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
 
-def _run_batch(base: Path, uid: int, gid: int, python: str, purelib: Path) -> dict:
+def _run_batch(base: Path, uid: int, gid: int, python: str, bwrap: str) -> dict:
     listeners = Listeners(base)
     sleeper = subprocess.Popen(
         [
@@ -540,12 +547,13 @@ def _run_batch(base: Path, uid: int, gid: int, python: str, purelib: Path) -> di
         "PATH": "/usr/bin:/bin",
         "HOME": str(base),
         "LD_LIBRARY_PATH": str(Path(python).parents[1] / "lib"),
-        "PYTHONPATH": f"{ROOT}:{purelib}",
+        "PYTHONPATH": str(base / "src"),
+        sandbox.BWRAP_ENV: bwrap,
         "RD_HOSTILE_SECRET": secret,
     }
     start = time.monotonic()
     r = subprocess.run(
-        [python, str(base / "driver.py"), str(ROOT), str(base / "jobs.json"), str(out)],
+        [python, str(base / "driver.py"), str(base / "src"), str(base / "jobs.json"), str(out)],
         user=uid,
         group=gid,
         extra_groups=[],
