@@ -48,6 +48,7 @@ from rollout.prompts import (  # noqa: F401  (split_completion: re-exported for 
     PromptConfig,
     format_answer,
     generation_prompt,
+    split_completion,
 )
 from rollout.selection import (  # noqa: F401  (EvalIndex, words: re-exported for tests and users)
     DecontamConfig,
@@ -68,8 +69,11 @@ from rollout.selection import (  # noqa: F401  (EvalIndex, words: re-exported fo
     token_stats,
     words,
 )
+from rollout.stage import Stage, files_id
 
 OUTPUTS = ("pretrain.jsonl", "sft.jsonl", "report.json", "report.md", "summary.json")
+# Keys that cannot change the outputs' content (rollout/stage.py leaves them out of the fingerprint).
+NON_RESULT = ("input_dir", "plot")  # the store's content is an input; plot adds lengths.png only
 
 
 @dataclass
@@ -105,6 +109,7 @@ class CurateConfig:
     pretrain: PretrainSelection = field(default_factory=PretrainSelection)
     sft: SFTSelection = field(default_factory=SFTSelection)
     decontam: DecontamConfig = field(default_factory=DecontamConfig)
+    on_change: str = "rerun"  # settings or store changed: rerun (old outputs moved aside) | error
 
 
 ConfigStore.instance().store(name="curate_schema", node=CurateConfig)
@@ -268,10 +273,6 @@ def mix_sources(
 # Decontamination against evaluation sets.
 
 
-# ---------------------------------------------------------------------------------------------
-# Outputs.
-
-
 def pretrain_completion(tokenizer, r: dict, prompt_cfg: PromptConfig) -> str:
     """A rollout's completion as the pretraining corpus holds it: as written, unless the model's
     generation prompt opens a think block (R1-Distill) and the completion has none, which then gets
@@ -380,7 +381,7 @@ def run(cfg: CurateConfig) -> dict[str, Any]:
         write_text_atomic,
     )
 
-    # Check the config and the store; stop early when nothing changed.
+    # Check the config and the store; stop early when nothing changed (rollout/stage.py).
     validate(cfg)
     src, shards = store_shards(cfg.input_dir, cfg.run_dir)
     out = Path(cfg.run_dir) / "curate"
@@ -500,7 +501,6 @@ def run(cfg: CurateConfig) -> dict[str, Any]:
                 "difficulty": rates[r["problem_id"]],
                 "mode": mode,
                 "num_tokens": 0,
-                "switch": mode if s.mode_switch else None,
             }
         )
     for row, n in zip(
@@ -565,7 +565,7 @@ def run(cfg: CurateConfig) -> dict[str, Any]:
         "decontaminated_problems": len(bad),
         "skipped_eval_sets": [skip["set"] for skip in eval_skipped],
         "seconds": round(time.perf_counter() - t0, 2),
-        "input": fingerprint,
+        "input_paths": {"store": str(src)},
     }
     write_text_atomic(out / "config.yaml", cfg_yaml)
     summary = stage.finish(summary)  # last: until it is written the outputs count as unfinished

@@ -75,7 +75,8 @@ OmegaConf.register_new_resolver("rd_point", point_name, replace=True)
 
 
 def load_pairs(path: Path) -> list[dict]:
-    """rd-pairs rows as TRL's conversational preference format; errors name file:line."""
+    """rd-pairs rows (prompt messages, chosen and rejected completions, switch); errors name
+    file:line. build_trainer renders and tokenizes them with the model's own template."""
     rows = []
     for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
@@ -89,6 +90,9 @@ def load_pairs(path: Path) -> list[dict]:
                 raise ValueError("prompt must be chat messages or a string")
             if not isinstance(chosen, str) or not isinstance(rejected, str):
                 raise ValueError("chosen and rejected must be strings")
+            switch = row.get("switch")
+            if switch not in (None, "think", "direct"):
+                raise ValueError(f"switch must be think, direct or null, got {switch!r}")
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
             raise ValueError(
                 f'{path}:{lineno}: expected {{"prompt": [messages], "chosen": str, "rejected": str}} '
@@ -99,8 +103,9 @@ def load_pairs(path: Path) -> list[dict]:
             {
                 "id": f"{path.name}:{lineno} ({ids})",
                 "prompt": prompt,
-                "chosen": [{"role": "assistant", "content": chosen}],
-                "rejected": [{"role": "assistant", "content": rejected}],
+                "chosen": chosen,
+                "rejected": rejected,
+                "switch": switch,
             }
         )
     if not rows:
@@ -154,6 +159,34 @@ def release_precompute_engine(trainer) -> None:
         trainer._precompute_engine = None
 
 
+def tokenize_pairs(tokenizer, rows: list[dict]) -> list[dict]:
+    """prompt_ids, chosen_ids, rejected_ids of every pair, as generation shows them: the model's
+    own generation prompt (under the pair's switch) tokenized alone, then each completion with the
+    template's end-of-turn (rollout/prompts.py training_parts). TRL's own tokenization renders the
+    completion through the template (which drops R1-Distill's reasoning, and Qwen3's from earlier
+    turns) and appends the tokenizer's EOS, so rd-dpo hands TRL the ids instead."""
+    from rollout.prompts import training_parts
+
+    def ids(text: str) -> list[int]:
+        return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    out = []
+    for r in rows:
+        try:
+            prompt, chosen = training_parts(tokenizer, r["prompt"], r["chosen"], r["switch"])
+            _, rejected = training_parts(tokenizer, r["prompt"], r["rejected"], r["switch"])
+        except ValueError as e:
+            raise ValueError(f"{r['id']}: {e}") from e
+        out.append(
+            {
+                "prompt_ids": ids(str(prompt)),
+                "chosen_ids": ids(chosen),
+                "rejected_ids": ids(rejected),
+            }
+        )
+    return out
+
+
 def trainer_class():
     """DPOTrainer whose reference log-prob precompute goes through the on-disk cache."""
     from trl import DPOTrainer
@@ -161,6 +194,12 @@ def trainer_class():
     class CachedRefDPOTrainer(DPOTrainer):
         ref_cache_dir: Path
         ref_events: list[dict]
+
+        def _prepare_dataset(self, dataset, processing_class, args, dataset_name):
+            # Pairs come tokenized (tokenize_pairs); TRL's preparation would tokenize text again.
+            if "prompt_ids" in dataset.column_names:
+                return dataset
+            return super()._prepare_dataset(dataset, processing_class, args, dataset_name)
 
         def _precompute_ref_logps(self, dataset, name, batch_size):
             import numpy as np
@@ -295,24 +334,18 @@ def build_trainer(cfg: DPOStageConfig, model_path: str, rows: list[dict], out: P
     except (TypeError, ValueError) as e:
         raise ValueError(f"trainer.* is passed to trl.DPOConfig, which rejected it: {e}") from e
     tokenizer = AutoTokenizer.from_pretrained(model_path)
+    if tokenizer.pad_token is None:  # Llama-3 ships none; padding is masked out anyway
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenized = tokenize_pairs(tokenizer, rows)
     if args.max_length is not None:
         lengths = [
-            (
-                r["id"],
-                len(
-                    tokenizer.apply_chat_template(
-                        r["prompt"] + r["chosen"], tokenize=True, return_dict=True
-                    )["input_ids"]
-                ),
-            )
-            for r in rows
+            (r["id"], len(t["prompt_ids"]) + len(t["chosen_ids"]))
+            for r, t in zip(rows, tokenized, strict=True)
         ]
         truncation_check(lengths, args.max_length, "trainer.max_length")
     model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
     model.config.use_cache = False
-    data = dataset_on_disk(
-        [{k: r[k] for k in ("prompt", "chosen", "rejected")} for r in rows], out / ".pairs_dataset"
-    )
+    data = dataset_on_disk(tokenized, out / ".pairs_dataset")
     cls = trainer_class()
     cls.ref_cache_dir = (
         Path(cfg.ref_cache) if cfg.ref_cache else Path(cfg.run_dir) / "dpo_ref_cache"

@@ -39,7 +39,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
 from rollout.generate import EngineConfig, ModelConfig, SamplingConfig
-from rollout.metrics import bootstrap_ci, majority_vote, paired_bootstrap, pass_at_k
+from rollout.metrics import bootstrap_ci, breakdown, majority_vote, paired_bootstrap, pass_at_k
 from rollout.problems import ProblemsConfig, load_problems
 from rollout.prompts import THINKING_MODES, PromptConfig
 from rollout.store import (
@@ -207,11 +207,10 @@ def generate_and_verify(
     from tqdm import tqdm
 
     from rollout.farm import derive_seed
-    from rollout.prompts import forced_prefix, render
+    from rollout.prompts import render
     from verifiers import verify_batch
 
     n, sampling = sampling_of(cfg)
-    prefix = forced_prefix(cfg.prompt)
     texts = [render(engine.tokenizer, p, cfg.prompt) for p in problems]
     seeds = [derive_seed(cfg.seed, p["problem_id"], 0) for p in problems]
     records, seconds, tokens = [], 0.0, 0
@@ -235,7 +234,7 @@ def generate_and_verify(
                         "problem_id": p["problem_id"],
                         "index": i,
                         "seed": seed,
-                        "completion": prefix + s.text,
+                        "completion": s.text,
                         "finish_reason": s.finish_reason,
                         "num_tokens": s.num_tokens,
                     }
@@ -261,8 +260,13 @@ def generate_and_verify(
     return records, {"seconds": seconds, "tokens": tokens}
 
 
+# Problem fields (meta) that rd-eval reports pass@1 by, when a benchmark has them (MATH-500).
+BREAKDOWN = ("subject", "level")
+
+
 def per_problem(problems: list[dict], records: list[dict]) -> list[dict]:
     """One row per problem, in benchmark order: the unit every statistic resamples."""
+    meta = {p["problem_id"]: p.get("meta") or {} for p in problems}
     grouped: dict[str, list[dict]] = {p["problem_id"]: [] for p in problems}
     for r in records:
         grouped[r["problem_id"]].append(r)
@@ -282,6 +286,7 @@ def per_problem(problems: list[dict], records: list[dict]) -> list[dict]:
                 ),
                 "truncated": sum(r["finish_reason"] == "length" for r in rs),
                 "mean_tokens": sum(r["num_tokens"] for r in rs) / n if n else 0.0,
+                **{k: meta[pid][k] for k in BREAKDOWN if k in meta[pid]},
             }
         )
     return rows
@@ -313,6 +318,7 @@ def metrics_of(rows: list[dict], cfg: EvalConfig) -> tuple[dict[str, Any], list[
         "mean_tokens": sum(r["mean_tokens"] * r["n"] for r in rows) / samples,
         "problems": len(rows),
         "samples": samples,
+        "breakdown": breakdown(rows, pass1, BREAKDOWN),  # {subject: {...}, level: {...}} or {}
     }, notes
 
 
@@ -333,6 +339,7 @@ def make_table(cfg: EvalConfig, cells: dict[tuple[str, str], dict], scores) -> d
                 "truncation_rate": m["truncation_rate"],
                 "mean_tokens": m["mean_tokens"],
                 "problems": m["problems"],
+                "breakdown": m.get("breakdown") or {},
                 "vs": None,
                 "delta": None,
                 "delta_ci": None,
@@ -394,6 +401,21 @@ def table_markdown(table: dict[str, Any]) -> str:
             c = row["cells"][b]
             cells += [_pct(c["maj@n"]), _pct(c["truncation_rate"]), f"{c['mean_tokens']:.0f}"]
         lines.append(f"| {row['checkpoint']} | " + " | ".join(cells) + " |")
+    for b in benches:  # per subject and per level, where the benchmark has them (MATH-500)
+        for key, groups in first[b].get("breakdown", {}).items():
+            lines += [
+                "",
+                f"## {b}: pass@1 (%) by {key} (problems)",
+                "",
+                "| checkpoint | "
+                + " | ".join(f"{v} ({g['problems']})" for v, g in groups.items())
+                + " |",
+                "|---" * (len(groups) + 1) + "|",
+            ]
+            for row in table["rows"]:
+                got = row["cells"][b].get("breakdown", {}).get(key, {})
+                cells = [_pct(got[v]["pass@1"]) if v in got else "-" for v in groups]
+                lines.append(f"| {row['checkpoint']} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -153,3 +153,38 @@ def majority_vote(answers: Sequence[str | None], correct: Sequence[bool | None])
         return False
     top = max(counts, key=lambda k: counts[k])  # max returns the first maximal key
     return any(ok is True for ans, ok in zip(answers, correct, strict=True) if ans == top)
+
+
+def breakdown(
+    groups: Sequence[dict[str, object]], scores: Sequence[float], keys: Sequence[str]
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Mean score per value of each grouping key (MATH-500's subject and level).
+
+    Args:
+        groups: per problem, its grouping fields (e.g. {"subject": "Algebra", "level": 3}).
+        scores: per problem, its score (pass@1), in the same order.
+        keys: the fields to group by; a key no problem has is left out.
+
+    Returns:
+        {key: {value: {"problems": count, "pass@1": mean}}}, values sorted (numbers numerically).
+    """
+    if len(groups) != len(scores):
+        raise ValueError(f"breakdown needs one score per problem: {len(groups)} vs {len(scores)}")
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for key in keys:
+        sums: dict[object, list[float]] = {}
+        for g, s in zip(groups, scores, strict=True):
+            if key in g and g[key] is not None:
+                sums.setdefault(g[key], []).append(s)
+        if sums:
+            order = sorted(
+                sums,
+                key=lambda v: (
+                    not isinstance(v, int | float),
+                    v if isinstance(v, int | float) else str(v),
+                ),
+            )
+            out[key] = {
+                str(v): {"problems": len(sums[v]), "pass@1": float(np.mean(sums[v]))} for v in order
+            }
+    return out

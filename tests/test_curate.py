@@ -17,7 +17,7 @@ from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
 from distill.curate import CurateConfig, EvalIndex, run, split_completion, words
-from distill.templates import training_template
+from distill.templates import training_example
 from rollout.prompts import EMPTY_THINK, PromptConfig, messages
 from rollout.store import ShardWriter
 
@@ -240,17 +240,13 @@ def test_decontamination_removes_the_copied_eval_problem_and_names_the_match(def
         assert step(default_run["report"][part], "decontaminate")["dropped"] == {"contaminated": 2}
 
 
-def test_pretrain_text_is_the_training_template_rendering(default_run, tok):
+def test_pretrain_text_is_the_generation_prompt_completion_and_end_of_turn(default_run, tok):
     row = next(r for r in default_run["pretrain"] if r["rollout_id"] == "mid:r0:i0")
     record = {"prompt": PROMPTS["mid"], "kind": "math"}
     completion = reasoning(10) + "\n" + answer_line(99)
-    expected = tok.apply_chat_template(
-        messages(record, PromptConfig(example=False))
-        + [{"role": "assistant", "content": completion}],
-        tokenize=False,
-        chat_template=training_template(tok),
-    )
-    assert row["text"] == expected
+    msgs = messages(record, PromptConfig(example=False))
+    expected = tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
+    assert row["text"] == expected + completion + "<|im_end|>"
     assert row["text"].startswith("<|im_start|>system\n")
     assert f"<|im_start|>assistant\n{completion}<|im_end|>" in row["text"]
     assert set(row) == {"text", "problem_id", "rollout_id"}
@@ -270,14 +266,18 @@ def test_hybrid_modes_direct_share_from_the_easiest_and_the_switch(default_run, 
     for r in sft:
         user, assistant = r["messages"][-2], r["messages"][-1]
         assert user["role"] == "user" and assistant["role"] == "assistant"
+        # SmolLM2's template has no think switch of its own: the /think or /no_think flag goes on
+        # the user turn when the example is rendered for training
+        assert r["switch"] == r["mode"] and not user["content"].endswith("think")
+        ex = training_example(tok, r["messages"][:-1], assistant["content"], r["switch"])
+        flag = " /no_think" if r["mode"] == "direct" else " /think"
+        assert f"{flag}<|im_end|>\n<|im_start|>assistant\n" in ex["prompt"]
+        assert ex["target"] == assistant["content"] + "<|im_end|>"
         if r["mode"] == "direct":
-            assert user["content"].endswith(" /no_think")
             assert assistant["content"].startswith(EMPTY_THINK)
             assert assistant["content"].count("\n") == 4  # the empty block and one answer line
         else:
-            assert (
-                user["content"].endswith(" /think") and "Put your final answer" in user["content"]
-            )
+            assert "Put your final answer" in user["content"]
             assert (
                 assistant["content"].startswith("<think>\n")
                 and "\n</think>\n\n" in assistant["content"]
@@ -287,6 +287,7 @@ def test_hybrid_modes_direct_share_from_the_easiest_and_the_switch(default_run, 
         )
         assert set(r) == {
             "messages",
+            "switch",
             "problem_id",
             "rollout_id",
             "source",
@@ -415,6 +416,7 @@ def test_direct_share_bounds_and_switch_off(tmp_path, store, smollm2_path):
     assert all(r["mode"] == "direct" for r in sft)
     users = [m["content"] for r in sft for m in r["messages"] if m["role"] == "user"]
     assert users and not any(u.endswith(("/think", "/no_think")) for u in users)
+    assert all(r["switch"] is None for r in sft)
 
 
 def test_an_eval_set_that_fails_to_load_is_skipped_and_reported(tmp_path, store, smollm2_path):

@@ -99,7 +99,8 @@ def test_only_valid_pairs_are_built_and_the_report_says_where_rollouts_went(tmp_
     ids = {(p["chosen_id"], p["rejected_id"]) for p in pairs}
     assert len(ids) == len(pairs)
     for p in pairs:
-        assert p["prompt"][-1]["role"] == "user" and p["prompt"][-1]["content"].endswith("/think")
+        # the /think flag (SmolLM2 has no switch of its own) is added when rd-dpo renders the pair
+        assert p["prompt"][-1]["role"] == "user" and p["switch"] == "think"
         assert p["chosen"].startswith("<think>\n") and "</think>" in p["chosen"]
         assert p["chosen_id"].split(":")[0] == p["problem_id"] == p["rejected_id"].split(":")[0]
         assert not p["chosen_id"].startswith(("trunc:r0:i2", "trunc:r0:i3"))  # never chosen
@@ -131,6 +132,7 @@ def test_options_truncated_rejected_window_cap_and_rerun(tmp_path):
     assert "trunc" not in {p["problem_id"] for p in pairs}  # its only wrong answers were truncated
     assert all(not p["meta"]["rejected_truncated"] for p in pairs)
     assert all(not p["chosen"].startswith("<think>") for p in pairs)  # raw
+    assert all(p["switch"] is None for p in pairs)
     # A re-run with the same config and store does nothing; a new config rebuilds.
     again = run(cfg_for(tmp_path, truncated_rejected=False, pairs_per_problem=2, format="raw"))
     assert again["up_to_date"] is True
