@@ -1,6 +1,6 @@
 """Code verifications per second and start-up cost: the bwrap sandbox against the layers-only path.
 
-    .venv/bin/python bench/bench_sandbox.py                 # ~1-2 min on 2 cores
+    .venv/bin/python bench/bench_sandbox.py                 # ~3-4 min on 2 cores
     .venv/bin/python bench/bench_sandbox.py --n 200 --out bench/results/sandbox.json
 
 The baseline is the previous design measured in the same run: the same harness and limits without
