@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
 
+from verifiers import numeric
 from verifiers.answer import answer_region, balanced, boxed_spans, final_answer
 from verifiers.verdict import Verdict
 
@@ -1002,6 +1003,9 @@ def _compare(g: Answer, gfast, p: Answer, fast_only: bool) -> bool | None:
         )
     if _same_text(g, p):
         return True  # the gold as written (spacing aside): no parse needed to know it is equal
+    plain = not (g.percent or p.percent or g.unit or p.unit or g.degrees or p.degrees)
+    if plain and not (g.base or p.base) and numeric.differ(g.latex, p.latex):
+        return False  # provably another value (a near miss, usually), without SymPy
     if fast_only:
         return None
     gs, ps = to_sympy(g.latex), to_sympy(p.latex)

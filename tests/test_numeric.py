@@ -1,0 +1,59 @@
+"""The cheap difference proof: it may only ever say "different" for values that differ."""
+
+import pytest
+
+from verifiers import mathrules, numeric
+
+EQUAL = [
+    ("\\frac{1}{2}", "0.5"),
+    ("\\sqrt{8}", "2\\sqrt{2}"),
+    ("x^2+2x+1", "(x+1)^2"),
+    ("\\frac 59", "5/9"),
+    ("10^{20}+1-10^{20}", "1"),  # cancellation of 20 digits
+    ("(10^{40}+\\sqrt{2})-10^{40}", "\\sqrt{2}"),  # 40 digits: beyond the first precision
+    ("\\frac{\\pi}{2}", "\\pi/2"),
+    ("\\sqrt[3]{27}", "3"),
+    ("2\\cdot 3^{2}", "18"),
+    ("-x^2", "-(x^2)"),
+]
+NO_DECISION = [  # outside the subset or ambiguous: left to the exact comparison
+    ("1/2x", "\\frac{1}{2x}"),
+    ("2\\frac{1}{2}", "\\frac{5}{2}"),
+    ("2^{100000}", "2^{100000}+1"),
+    ("x^23", "x^{23}"),
+    ("e^2", "7.389"),
+    ("3i", "3"),
+    ("\\sin x", "x"),
+    ("(1, 2)", "(2, 1)"),
+    ("x_1", "x_2"),
+    ("\\frac{x}{y}", "\\frac{x}{z}"),  # other variables
+]
+DIFFERENT = [
+    ("\\frac{14}{3}", "\\frac{14}{4}"),
+    ("x^2+2x+1", "(x+1)^2+1"),
+    ("\\frac{\\pi}{3}", "1.047"),
+    ("3\\sqrt{13}", "3\\sqrt{14}"),
+    ("-\\frac{35}{9}", "\\frac{35}{9}"),
+    ("6r^2-4r-24", "6r^2-4r-25"),
+]
+
+
+@pytest.mark.parametrize(("a", "b"), EQUAL + NO_DECISION)
+def test_never_different_for_equal_or_undecidable(a, b):
+    assert numeric.differ(a, b) is False
+    assert numeric.differ(b, a) is False
+
+
+@pytest.mark.parametrize(("a", "b"), DIFFERENT)
+def test_near_misses_are_proved_different(a, b):
+    assert numeric.differ(a, b) is True
+
+
+def test_agrees_with_the_exact_comparison_on_every_equal_rewrite_it_decides():
+    """Whatever the cheap proof calls different, SymPy must not call equal (and vice versa)."""
+    for a, b in EQUAL:
+        v = mathrules.check(f"\\boxed{{{b}}}", a)
+        assert v.correct is True, (a, b, v)
+    for a, b in DIFFERENT:
+        ga, pb = mathrules.to_sympy(a), mathrules.to_sympy(b)
+        assert not mathrules.same(ga, pb), (a, b)

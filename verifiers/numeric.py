@@ -1,0 +1,244 @@
+"""A cheap proof that two simple answers differ, before SymPy is asked.
+
+Most wrong answers in a rollout store are near misses of the gold (a number off by one, a sign),
+and proving that two expressions differ is far cheaper than parsing both with math-verify's ANTLR
+parser (~5-15 ms each). This module reads a small subset of LaTeX (numbers, + - * / ^, fractions,
+roots, pi, single-letter variables, implicit products), evaluates both sides with mpmath at random
+points, and says "different" only when the difference is nonzero and stable across two precisions
+(40 and 80 digits), so cancellation can never fake one. It never says "equal": equality stays with
+the exact comparison. Anything outside the subset (functions, `e`, `i`, subscripts, commas,
+relations, mixed numbers like `2\\frac{1}{2}`) gives no decision.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import threading
+
+_TOKEN = re.compile(
+    r"\s*(?:(?P<num>\d+(?:\.\d+)?|\.\d+)|(?P<cmd>\\[A-Za-z]+)|(?P<var>[A-Za-z])|(?P<op>[-+*/^(){}\[\]]))"
+)
+_COMMANDS = {"\\frac", "\\sqrt", "\\pi", "\\cdot", "\\times", "\\div"}
+_RESERVED = {"e", "i"}  # Euler's number and the imaginary unit in some answers, variables in others
+
+
+class _NoDecision(Exception):
+    pass
+
+
+def _tokens(latex: str) -> list[tuple[str, str]]:
+    out, pos, s = [], 0, latex.strip()
+    while pos < len(s):
+        m = _TOKEN.match(s, pos)
+        if not m or m.end() == pos:
+            raise _NoDecision
+        kind = m.lastgroup
+        value = m.group(kind)
+        if (kind == "cmd" and value not in _COMMANDS) or (kind == "var" and value in _RESERVED):
+            raise _NoDecision
+        out.append((kind, value))
+        pos = m.end()
+    return out
+
+
+class _Parser:
+    """Recursive descent over the tokens into nested tuples: ("num", str) | ("var", name) |
+    ("pi",) | (op, left, right) | ("neg", x) | ("sqrt", x, index or None)."""
+
+    def __init__(self, tokens):
+        self.t, self.i = tokens, 0
+
+    def peek(self):
+        return self.t[self.i] if self.i < len(self.t) else (None, None)
+
+    def take(self, value=None):
+        tok = self.peek()
+        if tok[0] is None or (value is not None and tok[1] != value):
+            raise _NoDecision
+        self.i += 1
+        return tok
+
+    def parse(self):
+        node = self.expr()
+        if self.i != len(self.t):
+            raise _NoDecision
+        return node
+
+    def expr(self):
+        node = self.term()
+        while self.peek()[1] in ("+", "-"):
+            op = self.take()[1]
+            node = (op, node, self.term())
+        return node
+
+    def term(self):
+        node = self.factor()
+        divided = False
+        while True:
+            kind, value = self.peek()
+            if value in ("*", "/", "\\cdot", "\\times", "\\div"):
+                self.take()
+                divided |= value in ("/", "\\div")
+                node = ("/" if value in ("/", "\\div") else "*", node, self.factor())
+            elif kind in ("num", "var") or value in ("\\frac", "\\sqrt", "\\pi", "(", "{"):
+                if value == "\\frac" and node[0] == "num":
+                    raise _NoDecision  # 2\frac{1}{2}: a mixed number or a product; not ours to say
+                if divided:
+                    raise _NoDecision  # 1/2x: (1/2)x or 1/(2x)? readers differ
+                node = ("*", node, self.factor())
+            else:
+                return node
+
+    def factor(self):
+        if self.peek()[1] in ("-", "+"):
+            sign = self.take()[1]
+            inner = self.factor()
+            return ("neg", inner) if sign == "-" else inner
+        base = self.atom()
+        if self.peek()[1] == "^":
+            self.take()
+            if self.peek()[1] == "{":
+                exp = self.group()
+            else:
+                kind, value = self.take()
+                if kind == "num" and len(value) > 1:
+                    raise _NoDecision  # x^23 is x^{2}3 in LaTeX; too easy to misread
+                exp = ("num", value) if kind == "num" else ("var", value)
+            return ("^", base, exp)
+        return base
+
+    def group(self):
+        """A `{...}` group, or a single digit or letter (`\\frac12`)."""
+        kind, value = self.peek()
+        if value == "{":
+            self.take()
+            node = self.expr()
+            self.take("}")
+            return node
+        if kind == "num" and "." not in value:
+            self.take()
+            if len(value) > 1:  # \frac 59: the 5 now, the 9 next
+                self.t.insert(self.i, ("num", value[1:]))
+            return ("num", value[0])
+        if kind == "var":
+            self.take()
+            return ("var", value)
+        raise _NoDecision
+
+    def atom(self):
+        kind, value = self.take()
+        if kind == "num":
+            return ("num", value)
+        if kind == "var":
+            return ("var", value)
+        if value == "\\pi":
+            return ("pi",)
+        if value in ("(", "{"):
+            node = self.expr()
+            self.take(")" if value == "(" else "}")
+            return node
+        if value == "\\frac":
+            return ("/", self.group(), self.group())
+        if value == "\\sqrt":
+            index = None
+            if self.peek()[1] == "[":
+                self.take()
+                index = self.expr()
+                self.take("]")
+            return ("sqrt", self.group(), index)
+        raise _NoDecision
+
+
+def _variables(node) -> set[str]:
+    if node[0] == "var":
+        return {node[1]}
+    return set().union(*(_variables(c) for c in node[1:] if isinstance(c, tuple)))
+
+
+def _evaluate(node, point, mp):
+    op = node[0]
+    if op == "num":
+        return mp.mpf(node[1])
+    if op == "var":
+        return point[node[1]]
+    if op == "pi":
+        return +mp.pi
+    if op == "neg":
+        return -_evaluate(node[1], point, mp)
+    if op == "sqrt":
+        x = _evaluate(node[1], point, mp)
+        if node[2] is None:
+            return mp.sqrt(x)
+        n = _evaluate(node[2], point, mp)
+        if x < 0 or n != int(n) or n < 1:
+            raise _NoDecision  # odd roots of negatives: real or principal? not ours to say
+        return mp.root(x, int(n))
+    a, b = _evaluate(node[1], point, mp), _evaluate(node[2], point, mp)
+    if op == "+":
+        return a + b
+    if op == "-":
+        return a - b
+    if op == "*":
+        return a * b
+    if op == "/":
+        if b == 0:
+            raise _NoDecision
+        return a / b
+    if op == "^":
+        if abs(b) > 10_000:
+            raise _NoDecision
+        return mp.power(a, b)
+    raise _NoDecision
+
+
+def parse(latex: str):
+    """The expression tree of `latex`, or None outside the subset."""
+    try:
+        return _Parser(_tokens(latex)).parse()
+    except (_NoDecision, RecursionError):
+        return None
+
+
+_LOCAL = threading.local()
+
+
+def _contexts():
+    """Two mpmath contexts (40 and 80 digits) per thread: the global one is shared state."""
+    if not hasattr(_LOCAL, "contexts"):
+        import mpmath
+
+        _LOCAL.contexts = []
+        for dps in (40, 80):
+            ctx = mpmath.MPContext()
+            ctx.dps = dps
+            _LOCAL.contexts.append(ctx)
+    return _LOCAL.contexts
+
+
+def differ(gold_latex: str, answer_latex: str) -> bool:
+    """True only when the two are provably different values; False means "no decision"."""
+    g, p = parse(gold_latex), parse(answer_latex)
+    if g is None or p is None:
+        return False
+    names = _variables(g)
+    if names != _variables(p):
+        return False  # other variables: a question of structure, for the exact comparison
+    rng = random.Random(0)
+    for _ in range(2):
+        point_values = {v: (rng.randint(11, 97), rng.randint(3, 29)) for v in sorted(names)}
+        diffs = []
+        try:
+            for ctx in _contexts():
+                point = {v: ctx.mpf(a) / b for v, (a, b) in point_values.items()}
+                a, b = _evaluate(g, point, ctx), _evaluate(p, point, ctx)
+                diffs.append((abs(a - b), max(abs(a), abs(b)), ctx))
+        except (_NoDecision, ZeroDivisionError, OverflowError, ValueError, TypeError):
+            return False
+        (d40, _, _), (d80, scale, ctx) = diffs
+        if scale == 0 or not (ctx.isfinite(d80) and ctx.isfinite(scale)):
+            continue
+        # Nonzero at 80 digits, well above what cancellation could leave, and the same at 40.
+        if d80 > scale * ctx.mpf(10) ** -25 and abs(d40 - d80) <= d80 * ctx.mpf(10) ** -10:
+            return True
+    return False
