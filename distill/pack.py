@@ -189,6 +189,10 @@ def pack(
             if not docs:
                 break
             if (out / f"shard-{index:05d}.json").exists():
+                # A finished shard still counts: a resumed run reports the whole corpus.
+                meta = json.loads((out / f"shard-{index:05d}.json").read_text())
+                for k in ("documents", "sequences", "tokens", "padding"):
+                    totals[k] += meta[k]
                 totals["skipped_shards"] += 1
                 index += 1
                 continue

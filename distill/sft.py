@@ -27,8 +27,18 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
 from rollout.generate import ModelConfig
+from rollout.stage import Stage, file_id, model_id
 
 INIT_FROM = ("pretrain", "base")
+# Keys that cannot change the trained weights (rollout/stage.py leaves them out of the fingerprint).
+NON_RESULT = (
+    "data",  # its path; its content is an input
+    "trainer.logging_*",
+    "trainer.report_to",
+    "trainer.save_*",
+    "trainer.disable_tqdm",
+    "trainer.dataloader_num_workers",
+)
 
 
 @dataclass
@@ -39,6 +49,7 @@ class SFTStageConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     trainer: dict[str, Any] = field(default_factory=dict)  # trl.SFTConfig fields
     seed: int = 0
+    on_change: str = "rerun"  # settings or inputs changed: rerun (old outputs moved aside) | error
 
 
 ConfigStore.instance().store(name="sft_schema", node=SFTStageConfig)
@@ -150,16 +161,12 @@ def build_trainer(cfg: SFTStageConfig, model_path: str, rows: list[dict], output
 
 def run(cfg: SFTStageConfig) -> dict[str, Any]:
     from rollout.models import prepare
-    from rollout.store import write_json_atomic
 
     # Check the config and find the inputs.
     if cfg.init_from not in INIT_FROM:
         raise ValueError(f"init_from must be one of {INIT_FROM}, got {cfg.init_from!r}")
     out = Path(cfg.run_dir) / "sft"
     final = out / "final"
-    if (final / "config.json").exists() and (out / "summary.json").exists():
-        print(f"rd-sft: {final} exists; nothing to do (delete it to train again)")
-        return json.loads((out / "summary.json").read_text())
     data = Path(cfg.data) if cfg.data else Path(cfg.run_dir) / "curate" / "sft.jsonl"
     if not data.exists():
         raise ValueError(
@@ -174,7 +181,19 @@ def run(cfg: SFTStageConfig) -> dict[str, Any]:
         model_path = str(start)
     else:
         model_path = prepare(cfg.model.path)
-    out.mkdir(parents=True, exist_ok=True)
+    # Nothing to do / resume / run again: the fingerprint of the config and inputs (rollout/stage.py).
+    paths = {"data": str(data), "init": model_path}
+    stage = Stage(
+        "rd-sft",
+        out,
+        cfg,
+        ignore=NON_RESULT,
+        inputs={"data": file_id(data), "init": model_id(model_path)},
+        on_change=cfg.on_change,
+        outputs=["final/config.json"],
+    )
+    if stage.begin(input_paths=paths) == "done":
+        return stage.previous
     (out / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.structured(cfg)))
 
     # Load data, build the trainer, train (resuming from the newest checkpoint), save.
@@ -193,7 +212,7 @@ def run(cfg: SFTStageConfig) -> dict[str, Any]:
         "init_from": model_path,
         "final": str(final),
     }
-    write_json_atomic(out / "summary.json", summary)
+    summary = stage.finish({**summary, "input_paths": paths})
     print(json.dumps(summary, indent=2))
     return summary
 

@@ -51,16 +51,18 @@ from rollout.selection import (
     load_eval_sets,
     load_tokenizer,
     pass_rates,
-    previous_summary,
     rollout_order,
     store_fingerprint,
     store_shards,
     token_stats,
 )
+from rollout.stage import Stage, files_id
 
 STRATEGIES = ("random", "length_matched", "hardest_first")
 FORMATS = ("think", "raw")
 OUTPUTS = ("pairs.jsonl", "report.json", "report.md", "summary.json")
+# Keys that cannot change the pairs (rollout/stage.py leaves them out of the fingerprint).
+NON_RESULT = ("input_dir", "plot")  # the store's content is an input; plot adds lengths.png only
 
 
 @dataclass
@@ -81,6 +83,7 @@ class PairsConfig:
     seed: int = 0
     plot: bool = True
     decontam: DecontamConfig = field(default_factory=DecontamConfig)
+    on_change: str = "rerun"  # settings or store changed: rerun (old outputs moved aside) | error
 
 
 ConfigStore.instance().store(name="pairs_schema", node=PairsConfig)
@@ -415,13 +418,18 @@ def run(cfg: PairsConfig) -> dict[str, Any]:
     out = Path(cfg.run_dir) / "pairs"
     cfg_yaml = OmegaConf.to_yaml(OmegaConf.structured(cfg))
     fingerprint = store_fingerprint(shards)
-    outputs = [*OUTPUTS, *(["lengths.png"] if cfg.plot else [])]
-    previous = previous_summary(out, outputs, cfg_yaml, fingerprint)
-    if previous is not None:
-        print(f"rd-pairs: {out} is up to date (same config, same store); nothing to do")
-        return {**previous, "up_to_date": True}
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.yaml").unlink(missing_ok=True)  # written last: missing = unfinished
+    # Nothing to do / run again: the fingerprint of the config and the store (rollout/stage.py).
+    stage = Stage(
+        "rd-pairs",
+        out,
+        cfg,
+        ignore=NON_RESULT,
+        inputs={"store": files_id(shards)},
+        on_change=cfg.on_change,
+        outputs=[*OUTPUTS, "config.yaml", *(["lengths.png"] if cfg.plot else [])],
+    )
+    if stage.begin(input_paths={"store": str(src)}) == "done":
+        return {**stage.previous, "up_to_date": True}
     t0 = time.perf_counter()
 
     records = read_store(src)
@@ -476,12 +484,12 @@ def run(cfg: PairsConfig) -> dict[str, Any]:
     summary = {
         "pairs": len(pairs),
         "problems_paired": report["problems_paired"],
-        "input": fingerprint,
         "seconds": round(time.perf_counter() - t0, 2),
         "truncation_check": check,
+        "input_paths": {"store": str(src)},
     }
-    write_json_atomic(out / "summary.json", summary)
     write_text_atomic(out / "config.yaml", cfg_yaml)
+    summary = stage.finish(summary)  # last: until it is written the outputs count as unfinished
     print(report_markdown(report))
     return summary
 

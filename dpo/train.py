@@ -38,9 +38,23 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
 from rollout.generate import ModelConfig
+from rollout.stage import Stage, file_id, model_id
 
 # DPOConfig fields that change the reference log-probs of the same pairs under the same weights.
 REF_FIELDS = ("max_length", "truncation_mode", "padding_free", "ld_alpha", "bf16", "fp16")
+# Keys that cannot change the trained weights or the summary's numbers (rollout/stage.py leaves them
+# out of the fingerprint): paths whose content is an input, caches, what a sweeper reads back, logging.
+NON_RESULT = (
+    "data",
+    "ref_cache",
+    "output_dir",
+    "objective",
+    "trainer.logging_*",
+    "trainer.report_to",
+    "trainer.save_*",
+    "trainer.disable_tqdm",
+    "trainer.dataloader_num_workers",
+)
 
 
 @dataclass
@@ -57,6 +71,7 @@ class DPOStageConfig:
     eval: dict[str, Any] = field(default_factory=dict)  # rd-eval (EvalConfig) fields for that
     objective: str = "rewards/margins"  # the summary metric returned to a sweeper (Optuna)
     seed: int = 0
+    on_change: str = "rerun"  # settings or inputs changed: rerun (old outputs moved aside) | error
 
 
 ConfigStore.instance().store(name="dpo_schema", node=DPOStageConfig)
@@ -393,15 +408,9 @@ def final_metrics(history: list[dict], evaluation: dict[str, float]) -> dict[str
 def run(cfg: DPOStageConfig) -> dict[str, Any]:
     """The stage (or one sweep point); returns its summary."""
     from rollout.checkpoints import last_checkpoint, training_summary
-    from rollout.store import write_json_atomic
 
     out, overrides = output_dir(cfg)
     final = out / "final"
-    if (final / "config.json").exists() and (out / "summary.json").exists():
-        summary = json.loads((out / "summary.json").read_text())
-        if summary.get("status") == "done":
-            print(f"rd-dpo: {final} exists; nothing to do (delete it to train again)")
-            return summary
     data = Path(cfg.data) if cfg.data else Path(cfg.run_dir) / "pairs" / "pairs.jsonl"
     if not data.exists():
         raise ValueError(
@@ -411,9 +420,22 @@ def run(cfg: DPOStageConfig) -> dict[str, Any]:
     rows = load_pairs(data)
     if cfg.evaluate:
         eval_config(cfg, final, out)  # a bad eval.* fails now, not after training
-    out.mkdir(parents=True, exist_ok=True)
+    # Nothing to do / resume / run again: the fingerprint of the config and inputs (rollout/stage.py).
+    # A sweep point's old outputs go beside the sweep folder, where rd-sweep-report does not look.
+    paths = {"data": str(data), "init": model_path}
+    stage = Stage(
+        "rd-dpo",
+        out,
+        cfg,
+        ignore=NON_RESULT,
+        inputs={"data": file_id(data), "init": model_id(model_path)},
+        on_change=cfg.on_change,
+        outputs=["final/config.json"],
+        aside=out.parent.with_name(out.parent.name + ".aside") if overrides else None,
+    )
+    if stage.begin(overrides=overrides, input_paths=paths) == "done":
+        return stage.previous
     (out / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.structured(cfg)))
-    write_json_atomic(out / "summary.json", {"status": "running", "overrides": overrides})
 
     trainer = build_trainer(cfg, model_path, rows, out)
     resume = last_checkpoint(out)
@@ -448,8 +470,9 @@ def run(cfg: DPOStageConfig) -> dict[str, Any]:
             "cache": str(trainer.ref_cache_dir),
         },
         "seconds": round(seconds, 1),
+        "input_paths": paths,
     }
-    write_json_atomic(out / "summary.json", summary)
+    summary = stage.finish(summary)
     print(
         json.dumps({k: summary[k] for k in ("metrics", "steps", "seconds", "reference")}, indent=2)
     )

@@ -54,6 +54,70 @@ def stage_facts(run_dir: Path) -> dict[str, Any]:
     return facts
 
 
+TRAINED = ("pretrain", "sft", "dpo")
+DATA = ("curate", "pairs")
+
+
+def provenance(cfg, run_dir: Path, state: dict[str, Any]) -> dict[str, Any]:
+    """Which fingerprint and which settings made each stage's outputs and each row of the table,
+    checked against each other: a row made from an upstream output that has changed since (a
+    stage run by hand, or left out with `stages=`) would mix results of different runs in one
+    table, so that is an error naming the stage and the fix."""
+    from rollout.stage import file_id, files_id, model_id
+    from rollout.store import shard_files
+
+    stages: dict[str, Any] = {}
+    stale = []
+    for stage in [s for s in cfg.stages if s != "report"]:
+        s = _load(run_dir / stage / "summary.json")
+        settings = list(cfg.overrides.get(stage, []))
+        stages[stage] = {
+            "fingerprint": s.get("fingerprint"),
+            "status": s.get("status"),
+            "settings": settings,
+            "config": s.get("config"),
+            "inputs": s.get("inputs", {}),
+        }
+        if s.get("status") != "done":
+            stale.append(f"{stage}: its summary is not done (status {s.get('status')!r})")
+        paths = s.get("input_paths") or {}
+        for name, recorded in (s.get("inputs") or {}).items():
+            path = paths.get(name)
+            if path is None or not Path(path).exists():
+                continue
+            if name == "store":
+                now = files_id(shard_files(path))
+            elif name in ("init", "model"):
+                now = model_id(path)
+            else:
+                now = file_id(path)
+            if now != recorded:
+                stale.append(
+                    f"{stage} was made from {name} {recorded}, which is now {now} ({path})"
+                )
+    ev = _load(run_dir / "eval" / "summary.json")
+    rows = {}
+    for ck, spec in (ev.get("checkpoints") or {}).items():
+        recorded = (ev.get("inputs") or {}).get(f"checkpoints.{ck}")
+        now = model_id(spec)
+        made_by = now.split("@")[0] if "@" in now else None
+        rows[ck] = {
+            "model": spec,
+            "identity": recorded,
+            "settings": stages.get(made_by, {}).get("settings", []),
+        }
+        if recorded != now:
+            stale.append(f"eval row {ck} was evaluated on {recorded}, but {spec} is now {now}")
+    if stale:
+        raise ValueError(
+            "the report would mix results of different runs in one table:\n  "
+            + "\n  ".join(stale)
+            + "\nRun rd-pipeline again with the same arguments (and every stage in `stages`): "
+            "each stage whose inputs changed runs again."
+        )
+    return {"stages": stages, "rows": rows}
+
+
 def verdicts(table: dict[str, Any]) -> list[str]:
     """One plain sentence per (stage, benchmark): what changed, by how much, significant or not."""
     out = []
@@ -106,6 +170,12 @@ def overall(run_dir: Path, table: dict[str, Any]) -> list[str]:
             f"(95% CI [{lo:+.1f}, {hi:+.1f}], p={pv:.3f}; {sig})."
         )
     return out
+
+
+def _settings(overrides: list[str]) -> str:
+    """A stage's overrides for a table cell (pipes escaped; the full config is in report.json)."""
+    text = " ".join(f"`{o}`" for o in overrides) or "(defaults)"
+    return text.replace("|", "\\|")
 
 
 def _r(x: Any, nd: int = 3) -> Any:
@@ -167,6 +237,7 @@ def write_report(cfg, state: dict[str, Any]) -> dict[str, Any]:
         else ""
     )
     facts = stage_facts(run_dir)
+    made = provenance(cfg, run_dir, state)
     said = overall(run_dir, table) + verdicts(table)
     seconds = {s: v.get("seconds") for s, v in state.items() if isinstance(v, dict)}
     self_distill = cfg.teacher == cfg.student
@@ -188,7 +259,15 @@ def write_report(cfg, state: dict[str, Any]) -> dict[str, Any]:
         "",
         "![accuracy per stage](eval/accuracy.png)",
         "",
+        "Each row and the stage that made it (fingerprint: rollout/stage.py; settings: the "
+        "stage's overrides):",
+        "",
+        "| checkpoint | made by | settings |",
+        "|---|---|---|",
     ]
+    for ck, row in made["rows"].items():
+        lines.append(f"| {ck} | `{row['identity']}` | {_settings(row['settings'])} |")
+    lines += [""]
     lines += ["## What changed", ""] + (said or ["- (a single checkpoint: nothing to compare)"])
     lines += [
         "",
@@ -198,8 +277,8 @@ def write_report(cfg, state: dict[str, Any]) -> dict[str, Any]:
         "",
         "## Stages",
         "",
-        "| stage | what | seconds |",
-        "|---|---|---:|",
+        "| stage | what | fingerprint | settings | seconds |",
+        "|---|---|---|---|---:|",
     ]
     f = facts
     what = {
@@ -212,7 +291,11 @@ def write_report(cfg, state: dict[str, Any]) -> dict[str, Any]:
         "eval": f"{len(table['rows'])} checkpoints x {len(table['benchmarks'])} benchmark(s)",
     }
     for stage in [s for s in cfg.stages if s != "report"]:
-        lines.append(f"| {stage} | {what.get(stage, '')} | {seconds.get(stage) or '-'} |")
+        fp = made["stages"][stage]["fingerprint"]
+        lines.append(
+            f"| {stage} | {what.get(stage, '')} | `{(fp or '-')[:16]}` | "
+            f"{_settings(made['stages'][stage]['settings'])} | {seconds.get(stage) or '-'} |"
+        )
     total = sum(v for v in seconds.values() if isinstance(v, int | float))
     lines += ["", f"Stage time in this invocation and earlier ones: {total:.0f} s in all."]
     report = {
@@ -221,6 +304,7 @@ def write_report(cfg, state: dict[str, Any]) -> dict[str, Any]:
         "table": table,
         "verdicts": said,
         "facts": facts,
+        "provenance": made,
         "seconds": seconds,
     }
     write_json_atomic(run_dir / "report.json", report)

@@ -1,17 +1,18 @@
 """rd-pipeline: every stage in order in one run_dir, from problems to a per-stage results table.
 
     rd-pipeline                                        # the built-in default: SmolLM2 on CPU, ~15-20 min
-    rd-pipeline run_dir=runs/p2 'overrides.sft=[trainer.max_steps=40]'
+    rd-pipeline run_dir=runs/p2 'overrides.sft=["++trainer.num_train_epochs=5"]'   # added to the default's
     rd-pipeline experiment=phi4_mini_reasoning dry_run=true run_dir=/shared/runs/phi4   # the plan only
 
 Stages: rollout (rejection sampling) -> curate -> pretrain -> sft -> pairs -> dpo -> eval (the base
 model and every stage's checkpoint) -> report. Each stage is its own command (`rd-<stage>`, run as a
 child process: a crash or the memory of one stage never takes the others down), started with
-`run_dir` and the stage's overrides from `overrides.<stage>`; `launch.<stage>` can put it under
-accelerate/torchrun/srun. A stage whose command already finished with the same arguments and whose
-outputs exist is skipped unless a stage before it ran again; any other stage is started, and every
-stage resumes from what it finds,
-so re-running the pipeline after a crash continues where it stopped.
+`run_dir` and the stage's overrides from `overrides.<stage>` (those given on the command line are
+added after the recipe's, a later key winning); `launch.<stage>` can put it under
+accelerate/torchrun/srun. Every stage is started every time and decides itself, through the stage
+contract (rollout/stage.py), whether it has nothing to do (same fingerprint: settings and inputs),
+resumes (same fingerprint, unfinished) or runs again (another fingerprint: its old outputs are moved
+aside, and the stages after it see new inputs). Re-running after a crash continues where it stopped.
 
 Outputs: the stages' folders, plus run_dir/report.md|json (the per-stage table, what improved, by
 how much, and whether it is significant at this size), run_dir/pipeline/state.json (commands,
@@ -34,15 +35,15 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
 STAGES = ("rollout", "curate", "pretrain", "sft", "pairs", "dpo", "eval", "report")
-# stage -> (module with main(), its primary config, the file whose existence means "finished")
+# stage -> (module with main(), its primary config, its summary: status and fingerprint)
 COMMANDS = {
     "rollout": ("rollout.generate", "rollout", "rollout/summary.json"),
-    "curate": ("distill.curate", "curate", "curate/config.yaml"),
-    "pretrain": ("distill.pretrain", "pretrain", "pretrain/final/config.json"),
-    "sft": ("distill.sft", "sft", "sft/final/config.json"),
-    "pairs": ("dpo.pairs", "pairs", "pairs/config.yaml"),
-    "dpo": ("dpo.train", "dpo", "dpo/final/config.json"),
-    "eval": ("rollout.evaluate", "eval", "eval/table.json"),
+    "curate": ("distill.curate", "curate", "curate/summary.json"),
+    "pretrain": ("distill.pretrain", "pretrain", "pretrain/summary.json"),
+    "sft": ("distill.sft", "sft", "sft/summary.json"),
+    "pairs": ("dpo.pairs", "pairs", "pairs/summary.json"),
+    "dpo": ("dpo.train", "dpo", "dpo/summary.json"),
+    "eval": ("rollout.evaluate", "eval", "eval/summary.json"),
 }
 CHECKPOINT_STAGES = ("pretrain", "sft", "dpo")
 
@@ -99,6 +100,26 @@ def validate(cfg: PipelineConfig) -> None:
         errors.append("card.push_to_hub=true needs card.hub_repo=<user>/<name>")
     if errors:
         raise ValueError("bad rd-pipeline config:\n  " + "\n  ".join(errors))
+
+
+def override_key(override: str) -> str:
+    """The key an override sets: '++trainer.x=1' -> 'trainer.x', '~a.b' -> 'a.b'."""
+    return override.lstrip("~+").split("=", 1)[0].strip()
+
+
+def merge_overrides(base: list[str], extra: list[str]) -> list[str]:
+    """`extra` added after `base`; an override of a key already set replaces the earlier one (a
+    later key wins). If the earlier one had to add the key (+/++), the later one forces it (++),
+    since the key is not in the stage's YAML."""
+    out = list(base)
+    for o in extra:
+        key = override_key(o)
+        earlier = [b for b in out if override_key(b) == key]
+        out = [b for b in out if override_key(b) != key]
+        if earlier and any(e.startswith("+") for e in earlier) and not o.startswith(("+", "~")):
+            o = "++" + o
+        out.append(o)
+    return out
 
 
 def command(cfg: PipelineConfig, stage: str) -> list[str]:
@@ -195,22 +216,18 @@ def load_state(path: Path) -> dict[str, Any]:
     return {}
 
 
-def run_stage(
-    cfg: PipelineConfig, stage: str, state: dict[str, Any], state_path: Path, upstream_ran: bool
-) -> str:
-    """'skipped' when this exact command finished before, its outputs exist and nothing before it
-    ran again in this invocation (new inputs); else run it (the stage itself resumes)."""
+def run_stage(cfg: PipelineConfig, stage: str, state: dict[str, Any], state_path: Path) -> str:
+    """Runs the stage's command; the stage itself decides nothing to do / resume / run again (the
+    stage contract, rollout/stage.py). Returns 'ran' or 'nothing to do' (its summary unchanged)."""
+    from rollout.stage import read_summary
     from rollout.store import write_json_atomic
 
     cmd = command(cfg, stage)
-    marker = Path(cfg.run_dir) / COMMANDS[stage][2]
+    summary_path = Path(cfg.run_dir) / COMMANDS[stage][2]
+    before = summary_path.read_bytes() if summary_path.exists() else None
     prev = state.get(stage, {})
-    done = prev.get("status") == "done" and prev.get("command") == cmd[1:] and marker.exists()
-    if done and not upstream_ran:
-        print(f"rd-pipeline: [{stage}] complete; skipped", flush=True)
-        return "skipped"
     print(f"rd-pipeline: [{stage}] {shlex.join(cmd)}", flush=True)
-    state[stage] = {"status": "running", "command": cmd[1:], "started": time.time()}
+    state[stage] = {**prev, "status": "running", "command": cmd[1:], "started": time.time()}
     write_json_atomic(state_path, state)
     t0 = time.perf_counter()
     # The stage inherits the environment as is: the cluster recipe needs the hub (datasets, models),
@@ -222,13 +239,23 @@ def run_stage(
         write_json_atomic(state_path, state)
         raise RuntimeError(
             f"stage {stage} failed (exit {rc}) after {seconds} s (its output is above). Fix the cause "
-            "and re-run rd-pipeline with the same arguments: finished stages are skipped and this "
-            "one resumes."
+            "and re-run rd-pipeline with the same arguments: finished stages have nothing to do and "
+            "this one resumes."
         )
-    state[stage] = {**state[stage], "status": "done", "seconds": seconds}
+    summary = read_summary(summary_path)
+    idle = before is not None and summary_path.read_bytes() == before
+    state[stage] = {
+        **state[stage],
+        "status": "done",
+        "fingerprint": summary.get("fingerprint"),
+        "last": "nothing to do" if idle else "ran",
+        "last_seconds": seconds,
+        # The time that made the outputs in place: kept across invocations that had nothing to do.
+        "seconds": prev.get("seconds", seconds) if idle else seconds,
+    }
     write_json_atomic(state_path, state)
-    print(f"rd-pipeline: [{stage}] done in {seconds} s", flush=True)
-    return "ran"
+    print(f"rd-pipeline: [{stage}] {state[stage]['last']} ({seconds} s)", flush=True)
+    return state[stage]["last"]
 
 
 def run(cfg: PipelineConfig) -> dict[str, Any]:
@@ -248,11 +275,9 @@ def run(cfg: PipelineConfig) -> dict[str, Any]:
     (state_path.parent / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.structured(cfg)))
     state = load_state(state_path)
     t0 = time.perf_counter()
-    ran = False
     for stage in cfg.stages:
-        if stage == "report":
-            continue
-        ran = run_stage(cfg, stage, state, state_path, ran) == "ran" or ran
+        if stage != "report":
+            run_stage(cfg, stage, state, state_path)
     result: dict[str, Any] = {"stages": state}
     if "report" in cfg.stages:
         result = write_report(cfg, state)
@@ -261,8 +286,29 @@ def run(cfg: PipelineConfig) -> dict[str, Any]:
     return result
 
 
+def added_overrides(cfg) -> None:
+    """`overrides.<stage>=[...]` given on the command line adds to the recipe's list for that stage
+    (Hydra alone would replace the list): the recipe is composed again without them, and each
+    stage's list becomes the recipe's followed by the command line's, a later key winning."""
+    from hydra import compose
+    from hydra.core.hydra_config import HydraConfig
+
+    task = list(HydraConfig.get().overrides.task)
+    given = [o for o in task if override_key(o).startswith("overrides.")]
+    if not given:
+        return
+    recipe = compose(
+        config_name=HydraConfig.get().job.config_name,
+        overrides=[o for o in task if o not in given],
+    )
+    for stage in {override_key(o).split(".")[1] for o in given}:
+        base = list(recipe.overrides.get(stage) or [])
+        cfg.overrides[stage] = merge_overrides(base, list(cfg.overrides[stage]))
+
+
 @hydra.main(config_path="pkg://conf", config_name="pipeline", version_base="1.3")
 def _hydra_main(cfg) -> None:
+    added_overrides(cfg)
     typed: PipelineConfig = OmegaConf.to_object(cfg)  # type: ignore[assignment]
     try:
         run(typed)

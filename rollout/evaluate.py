@@ -18,9 +18,13 @@ Outputs under run_dir/eval/:
   table.md, table.json   rows = checkpoints in order, columns = benchmarks: pass@1 % [95% CI], delta
                          vs the row above with a paired-bootstrap p-value; maj@n, truncation, tokens
   accuracy.png, summary.json, config.yaml
-A checkpoint x benchmark whose metrics.json has the same protocol fingerprint (model, engine,
-benchmark, prompt, sampling, seed) is not generated again: re-running after a crash redoes only
-the unfinished ones; changing `ks` or `n_boot` only recomputes the statistics.
+Every checkpoint x benchmark follows the stage contract (rollout/stage.py) on its own: its
+fingerprint covers the model's identity (a stage's checkpoint by that stage's fingerprint, another
+folder by the content hash of its files), the engine, benchmark, prompt, sampling and seed. A cell
+with the same fingerprint is not generated again (re-running after a crash redoes only the
+unfinished ones; a retrained checkpoint is evaluated again, the others are not); a cell whose
+fingerprint changed is moved aside to <benchmark>.<old fingerprint>/. Changing `ks` or `n_boot`
+only recomputes the statistics.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from rollout.generate import EngineConfig, ModelConfig, SamplingConfig
 from rollout.metrics import bootstrap_ci, breakdown, majority_vote, paired_bootstrap, pass_at_k
 from rollout.problems import ProblemsConfig, load_problems
 from rollout.prompts import THINKING_MODES, PromptConfig
+from rollout.stage import Stage, model_id
 from rollout.store import (
     save_figure_atomic,
     write_json_atomic,
@@ -79,9 +84,12 @@ class EvalConfig:
     # No worked example: checkpoints are trained on conversations rendered without one (rd-curate).
     prompt: PromptConfig = field(default_factory=lambda: PromptConfig(example=False))
     sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(top_p=0.95))
+    on_change: str = "rerun"  # a cell's settings or checkpoint changed: rerun | error
 
 
 ConfigStore.instance().store(name="eval_schema", node=EvalConfig)
+# Keys that cannot change a number in the table (rollout/stage.py leaves them out of the fingerprint).
+NON_RESULT = ("chunk_size", "plot")
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")  # becomes a folder name
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
@@ -162,27 +170,16 @@ def sampling_of(cfg: EvalConfig) -> tuple[int, dict[str, Any]]:
     return cfg.sampling.n, cfg.sampling.params()
 
 
-def model_identity(spec: str) -> dict[str, Any]:
-    """The checkpoint as the fingerprint sees it: for a folder, its weight files' sizes and times,
-    so a stage trained again (same path, new weights) is evaluated again."""
-    path = Path(spec).expanduser()
-    files = []
-    if path.is_dir():
-        for f in sorted(path.iterdir()):
-            if f.suffix in (".safetensors", ".bin", ".pt", ".gguf") or f.name == "config.json":
-                st = f.stat()
-                files.append([f.name, st.st_size, st.st_mtime_ns])
-    return {"model": spec, "files": files}
-
-
 def protocol(
     cfg: EvalConfig, spec: str, bench: ProblemsConfig, problems: list[dict]
 ) -> dict[str, Any]:
-    """Everything that decides what was generated; metrics.json is reused only when it matches."""
+    """Everything that decides what was generated; metrics.json is reused only when it matches.
+    The model counts by its identity (rollout/stage.py model_id): a stage's checkpoint by that
+    stage's fingerprint, another folder by the content hash of its files, not by its path."""
     n, sampling = sampling_of(cfg)
     ids = json.dumps([[p["problem_id"], p.get("answer")] for p in problems], ensure_ascii=False)
     return {
-        **model_identity(spec),
+        "model": model_id(spec),
         "engine": cfg.engine.name,
         "benchmark": asdict(bench),
         "problems_sha": hashlib.sha256(ids.encode("utf-8")).hexdigest()[:16],
@@ -190,10 +187,6 @@ def protocol(
         "sampling": {"n": n, **sampling},
         "seed": cfg.seed,
     }
-
-
-def fingerprint(proto: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(proto, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def _read_jsonl(path: Path) -> list[dict]:
@@ -462,11 +455,27 @@ def run(cfg: EvalConfig, engine=None) -> dict[str, Any]:
     from rollout.engines import make_engine
     from rollout.models import prepare
 
-    # Check the config, load every benchmark before any engine starts.
+    # Check the config; nothing to do when the table was made from these settings and checkpoints.
     validate(cfg)
     out = Path(cfg.run_dir) / "eval"
-    out.mkdir(parents=True, exist_ok=True)
+    stage = Stage(
+        "rd-eval",
+        out,
+        cfg,
+        ignore=NON_RESULT,
+        inputs={
+            "checkpoint order": ",".join(cfg.checkpoints),
+            **{f"checkpoints.{ck}": model_id(spec) for ck, spec in cfg.checkpoints.items()},
+        },
+        on_change=cfg.on_change,
+        outputs=["table.json", "table.md"],
+        own=["table.json", "table.md", "accuracy.png", "config.yaml"],
+    )
+    if stage.begin() == "done":
+        return json.loads((out / "table.json").read_text())
     write_text_atomic(out / "config.yaml", OmegaConf.to_yaml(OmegaConf.structured(cfg)))
+
+    # Load every benchmark before any engine starts.
     problems: dict[str, list[dict]] = {}
     for b, bcfg in cfg.benchmarks.items():
         try:
@@ -476,7 +485,8 @@ def run(cfg: EvalConfig, engine=None) -> dict[str, Any]:
         if not problems[b]:
             raise ValueError(f"benchmarks.{b} has no problems; check its source and limit")
 
-    # What is already done: a metrics.json with this protocol's fingerprint.
+    # What is already done: every cell (checkpoint x benchmark) follows the stage contract
+    # (rollout/stage.py) on its own, so a retrained checkpoint is evaluated again and no other.
     t_start = time.perf_counter()
     cells: dict[tuple[str, str], dict] = {}
     scores: dict[tuple[str, str], dict[str, float]] = {}
@@ -487,33 +497,35 @@ def run(cfg: EvalConfig, engine=None) -> dict[str, Any]:
         for b in cfg.benchmarks:
             d = out / ck / b
             proto = protocol(cfg, spec, cfg.benchmarks[b], problems[b])
-            fp = fingerprint(proto)
-            old = d / "metrics.json"
-            if old.exists() and (d / "problems.jsonl").exists():
-                prev = json.loads(old.read_text())
-                if prev.get("fingerprint") == fp:
-                    reused.append([ck, b])
-                    continue
-            todo.append((b, d, proto, fp))
+            cell = Stage(
+                f"rd-eval [{ck}/{b}]",
+                d,
+                {k: v for k, v in proto.items() if k != "model"},
+                inputs={"model": proto["model"]},
+                on_change=cfg.on_change,
+                outputs=["problems.jsonl", "samples.jsonl"],
+                summary="metrics.json",
+            )
+            if cell.decide() == "done":
+                reused.append([ck, b])
+                continue
+            todo.append((b, d, proto, cell))
 
         # One engine per checkpoint, only when something is left, closed before the next.
         own = engine is None and bool(todo)
         eng = make_engine(cfg.engine.name, prepare(spec), engine_kwargs(cfg)) if own else engine
         try:
-            for b, d, proto, fp in todo:
-                d.mkdir(parents=True, exist_ok=True)
-                (d / "metrics.json").unlink(missing_ok=True)  # stale: no half-old, half-new cell
+            for b, d, proto, cell in todo:
+                cell.start(checkpoint=ck, benchmark=b)  # status running: no half-old, half-new cell
                 records, speed = generate_and_verify(eng, problems[b], cfg, f"{ck}/{b}")
                 rows = per_problem(problems[b], records)
                 stats, _ = metrics_of(rows, cfg)
                 write_jsonl_atomic(d / "samples.jsonl", records)
                 write_jsonl_atomic(d / "problems.jsonl", rows)
-                write_json_atomic(
-                    d / "metrics.json",
+                cell.finish(
                     {
                         "checkpoint": ck,
                         "benchmark": b,
-                        "fingerprint": fp,
                         "protocol": proto,
                         "seconds": round(speed["seconds"], 2),
                         "generated_tokens": speed["tokens"],
@@ -553,8 +565,7 @@ def run(cfg: EvalConfig, engine=None) -> dict[str, Any]:
     if cfg.plot:
         plot_accuracy(table, out / "accuracy.png")
     seconds = time.perf_counter() - t_start
-    write_json_atomic(
-        out / "summary.json",
+    stage.finish(
         {
             "checkpoints": dict(cfg.checkpoints),
             "benchmarks": {b: len(problems[b]) for b in cfg.benchmarks},

@@ -200,7 +200,7 @@ def shard_identity(cfg: RolloutConfig, out: Path, tag: str):
     if cfg.on_change != "extend" and old.get("fingerprint") != ident.fingerprint:
         ident.decide()
     elif old.get("fingerprint") not in (None, ident.fingerprint):
-        what = "; ".join(changes({"config": old.get("settings")}, ident.identity()))
+        what = "; ".join(changes(old, ident.identity()))
         print(
             f"rd-rollout: changed since {out / name} was made: {what}; extending it (the new "
             "settings apply to problems not yet done; on_change=rerun starts over)"
@@ -224,7 +224,8 @@ def run(cfg: RolloutConfig, engine=None) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     tag = f"{cfg.shard:05d}-of-{cfg.num_shards:05d}"
     ident = shard_identity(cfg, out, tag)
-    (out / f"config-{tag}.yaml").write_text(OmegaConf.to_yaml(OmegaConf.structured(cfg)))
+    if read_summary(out / f"manifest-{tag}.json").get("fingerprint") != ident.fingerprint:
+        (out / f"config-{tag}.yaml").write_text(OmegaConf.to_yaml(OmegaConf.structured(cfg)))
     problems = [
         p
         for p in load_problems(cfg.problems)
@@ -354,10 +355,10 @@ def run(cfg: RolloutConfig, engine=None) -> dict[str, Any]:
             "problem_counts": counts,
             "problems": states,
             "history": history,
-            "config": OmegaConf.to_container(OmegaConf.structured(cfg)),
+            "resolved": OmegaConf.to_container(OmegaConf.structured(cfg)),
             "status": "done",
             "fingerprint": ident.fingerprint,
-            "settings": ident.config,
+            "config": ident.config,  # the settings the fingerprint covers
         },
     )
     all_records = read_store(out)

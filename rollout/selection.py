@@ -7,7 +7,6 @@ steps here keeps the two stages' reports comparable and lets neither import the 
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -260,19 +259,3 @@ def store_shards(input_dir: str | None, run_dir: str) -> tuple[Path, list[Path]]
             "first, or set input_dir=<a folder with shard files>"
         )
     return src, shards
-
-
-def previous_summary(
-    out: Path, outputs: list[str], cfg_yaml: str, fingerprint: list
-) -> dict | None:
-    """The previous summary.json when every output and config.yaml exist, the config is the same
-    and the store has not grown since (same fingerprint); else None: the stage must run."""
-    if not all((out / name).exists() for name in [*outputs, "config.yaml"]):
-        return None
-    if (out / "config.yaml").read_text(encoding="utf-8") != cfg_yaml:
-        return None
-    try:
-        summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
-    except json.JSONDecodeError:
-        return None
-    return summary if summary.get("input") == fingerprint else None

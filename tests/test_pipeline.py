@@ -1,7 +1,10 @@
 """rd-pipeline: the plan of the full-scale recipe (composed and validated, nothing run), config
-errors, and (slow) the reduced pipeline end to end on SmolLM2, then a resume after losing a stage."""
+errors, per-stage overrides added to the recipe's, and (slow) the reduced pipeline end to end on
+SmolLM2, then a resume after losing a stage, then an SFT setting changed through the pipeline (the
+README's commands, run as printed)."""
 
 import json
+import shlex
 import shutil
 import subprocess
 import sys
@@ -15,14 +18,44 @@ from omegaconf import OmegaConf
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def rd_pipeline(*args, timeout=1500):
+def rd_pipeline(*args, timeout=1500, cwd=ROOT):
     return subprocess.run(
         [sys.executable, "-m", "pipeline.run", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
-        cwd=ROOT,
+        cwd=cwd,
     )
+
+
+def readme_command(start: str, cwd: Path, timeout=1500):
+    """Runs the README's command line that starts with `start`, exactly as printed there."""
+    lines = [ln for ln in (ROOT / "README.md").read_text().splitlines() if ln.startswith(start)]
+    assert len(lines) == 1, (start, lines)
+    argv = shlex.split(lines[0], comments=True)
+    assert argv[0] == "rd-pipeline"
+    return rd_pipeline(*argv[1:], timeout=timeout, cwd=cwd)
+
+
+def test_stage_overrides_add_to_the_recipe_and_a_later_key_wins(tmp_path):
+    from pipeline.run import merge_overrides
+
+    base = ["++trainer.num_train_epochs=2", "++trainer.learning_rate=3e-5", "pack.seq_len=512"]
+    got = merge_overrides(base, ["trainer.num_train_epochs=5", "pack.seq_len=256", "seed=1"])
+    assert got == [
+        "++trainer.learning_rate=3e-5",
+        "++trainer.num_train_epochs=5",  # the recipe's had to add the key: still added
+        "pack.seq_len=256",
+        "seed=1",
+    ]
+    # The README's example, as printed: the SFT command keeps the default recipe's settings.
+    r = readme_command("rd-pipeline run_dir=runs/p2 'overrides.sft=", tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    sft = next(ln for ln in r.stdout.splitlines() if "-m distill.sft" in ln)
+    for kept in ("++trainer.per_device_train_batch_size=4", "++trainer.learning_rate=3e-5"):
+        assert kept in sft, sft
+    assert sft.endswith("++trainer.num_train_epochs=5") and "num_train_epochs=2" not in sft
+    assert not (tmp_path / "runs").exists()  # dry run: nothing written
 
 
 def test_full_scale_recipe_composes_and_prints_its_plan_without_running(tmp_path):
@@ -63,11 +96,11 @@ def test_default_and_smoke_configs_compose():
 
 
 @pytest.mark.slow
-def test_reduced_pipeline_end_to_end_then_resume_after_losing_a_stage(tmp_path, smollm2_path):
+def test_reduced_pipeline_end_to_end_then_resume_then_an_sft_change(tmp_path, smollm2_path):
     from transformers import AutoModelForCausalLM
 
-    run_dir = tmp_path / "smoke"
-    r = rd_pipeline("experiment=smoke", f"run_dir={run_dir}")
+    run_dir = tmp_path / "runs" / "smoke"
+    r = readme_command("rd-pipeline experiment=smoke run_dir=runs/smoke        #", tmp_path)
     assert r.returncode == 0, (r.stdout[-3000:], r.stderr[-3000:])
 
     # Every stage produced its outputs; every checkpoint loads and carries a model card.
@@ -78,7 +111,8 @@ def test_reduced_pipeline_end_to_end_then_resume_after_losing_a_stage(tmp_path, 
         card = (final / "README.md").read_text()
         assert card.startswith("---\n") and "base_model: smollm2_135m" in card
         assert "## Evaluation" in card and "| dpo |" in card
-    # The report: the per-stage table, verdicts, the self-distillation note, timings.
+    # The report: the per-stage table, verdicts, the self-distillation note, timings, and which
+    # fingerprint and settings made every row.
     report = json.loads((run_dir / "report.json").read_text())
     table = report["table"]
     assert [row["checkpoint"] for row in table["rows"]] == ["base", "pretrain", "sft", "dpo"]
@@ -90,6 +124,13 @@ def test_reduced_pipeline_end_to_end_then_resume_after_losing_a_stage(tmp_path, 
     md = (run_dir / "report.md").read_text()
     for part in ("Self-distillation", "## Results per stage", "## What changed", "## Stages"):
         assert part in md, part
+    made = report["provenance"]
+    for stage in ("rollout", "curate", "pretrain", "sft", "pairs", "dpo", "eval"):
+        fp = made["stages"][stage]["fingerprint"]
+        assert fp and f"`{fp[:16]}`" in md, stage
+    assert made["rows"]["base"]["identity"] == "recipe:smollm2_135m"
+    assert made["rows"]["sft"]["identity"] == "sft@" + made["stages"]["sft"]["fingerprint"]
+    assert "`++trainer.max_steps=2`" in md  # the settings column
     assert (run_dir / "eval" / "accuracy.png").read_bytes()[:4] == b"\x89PNG"
     # DPO on SmolLM2: the reward margin grows from 0 (policy == reference at step 1).
     dpo = json.loads((run_dir / "dpo" / "summary.json").read_text())
@@ -98,21 +139,56 @@ def test_reduced_pipeline_end_to_end_then_resume_after_losing_a_stage(tmp_path, 
     state = json.loads((run_dir / "pipeline" / "state.json").read_text())
     assert all(state[s]["status"] == "done" for s in ("rollout", "sft", "dpo", "eval"))
 
-    # Lose the DPO stage (as a crash before it finished would): a re-run skips what is complete,
-    # redoes DPO, evaluates only the new checkpoint, and rewrites the report.
+    # Lose the DPO stage (as a crash before it finished would): a re-run has nothing to do up to
+    # pairs, redoes DPO, evaluates only the new checkpoint, and rewrites the report.
     shutil.rmtree(run_dir / "dpo")
     shutil.rmtree(run_dir / "eval" / "dpo")
-    before = {
+    cells = {
         s: (run_dir / "eval" / s / "heldout" / "metrics.json").stat().st_mtime
-        for s in ("base", "sft")
+        for s in ("base", "pretrain", "sft")
     }
     t0 = time.time()
-    r = rd_pipeline("experiment=smoke", f"run_dir={run_dir}")
+    r = readme_command("rd-pipeline experiment=smoke run_dir=runs/smoke        #", tmp_path)
     assert r.returncode == 0, (r.stdout[-3000:], r.stderr[-3000:])
     for stage in ("rollout", "curate", "pretrain", "sft", "pairs"):
-        assert f"[{stage}] complete; skipped" in r.stdout, stage
-    assert "[dpo] " in r.stdout and (run_dir / "dpo" / "final" / "config.json").exists()
-    for s, mtime in before.items():  # finished evaluations were not redone
+        assert f"[{stage}] nothing to do" in r.stdout, stage
+    assert "[dpo] ran" in r.stdout and (run_dir / "dpo" / "final" / "config.json").exists()
+    for s, mtime in cells.items():  # finished evaluations were not redone
         assert (run_dir / "eval" / s / "heldout" / "metrics.json").stat().st_mtime == mtime
     assert (run_dir / "eval" / "dpo" / "heldout" / "metrics.json").stat().st_mtime > t0
     assert (run_dir / "report.json").stat().st_mtime > t0
+
+    # An SFT setting changed through the pipeline (the README's command as printed): SFT trains
+    # again with the recipe's settings plus the new one; pairs have nothing to do (the store is
+    # unchanged); DPO trains again from the new SFT checkpoint; only the SFT and DPO checkpoints
+    # are evaluated again; the old outputs are moved aside; the report's SFT and DPO rows change.
+    before = json.loads((run_dir / "report.json").read_text())["provenance"]
+    old = {s: before["stages"][s]["fingerprint"] for s in ("sft", "dpo")}
+    cells = {
+        s: (run_dir / "eval" / s / "heldout" / "metrics.json").stat().st_mtime
+        for s in ("base", "pretrain")
+    }
+    r = readme_command("rd-pipeline experiment=smoke run_dir=runs/smoke 'overrides.sft=", tmp_path)
+    assert r.returncode == 0, (r.stdout[-3000:], r.stderr[-3000:])
+    for stage in ("rollout", "curate", "pretrain", "pairs"):
+        assert f"[{stage}] nothing to do" in r.stdout, stage
+    for stage in ("sft", "dpo", "eval"):
+        assert f"[{stage}] ran" in r.stdout, stage
+    out = r.stdout + r.stderr
+    assert "rd-sft: changed since" in out and "trainer.learning_rate: 2e-05 -> 0.0001" in out
+    assert "rd-dpo: changed since" in out and "input init: sft@" + old["sft"] in out
+    sft_cmd = next(ln for ln in r.stdout.splitlines() if "[sft] " in ln and "-m distill.sft" in ln)
+    assert "++trainer.max_steps=2" in sft_cmd and "++trainer.learning_rate=1e-4" in sft_cmd
+    for s in ("sft", "dpo"):
+        assert (run_dir / f"{s}.{old[s][:8]}" / "final" / "config.json").exists(), s
+    for s, mtime in cells.items():
+        assert (run_dir / "eval" / s / "heldout" / "metrics.json").stat().st_mtime == mtime, s
+    ev = json.loads((run_dir / "eval" / "summary.json").read_text())
+    assert sorted(ev["evaluated"]) == [["dpo", "heldout"], ["sft", "heldout"]]
+    after = json.loads((run_dir / "report.json").read_text())["provenance"]
+    for s in ("sft", "dpo"):
+        assert after["rows"][s]["identity"] != before["rows"][s]["identity"]
+        assert after["rows"][s]["identity"] == f"{s}@" + after["stages"][s]["fingerprint"]
+    for s in ("base", "pretrain"):
+        assert after["rows"][s] == before["rows"][s]
+    assert "`++trainer.learning_rate=1e-4`" in (run_dir / "report.md").read_text()
