@@ -187,8 +187,9 @@ def _phrase_after(text: str, start: int) -> str:
 
 # What opens a remark after an answer: "9 (since 3^2 = 9, not 6)", "2, which is prime".
 _REMARK_START = re.compile(
-    r"\s*(?:(?:which|since|because|as|so|and\s+(?:this|that|so)|where|hence|thus|i|note|not|from|by"
-    r"|using|given|when|this|that|it|check|checking|verified|wait|rounded|approximately)\b|i\.e\.|e\.g\.)",
+    r"\s*(?:(?:which|since|because|as|so|and\s+(?:this|that|so)|where|hence|thus|note|not|from|by"
+    r"|using|given|when|this|that|it|check|checking|verified|wait|rounded|approximately)\b"
+    r"|i\s|i\.e\.|e\.g\.)",
     re.IGNORECASE,
 )
 
@@ -290,67 +291,11 @@ def fallback_answer(text: str) -> str | None:
 
 # Words that are maths, not prose, when an answer is written bare ("\\sin x", "x mod 5", "2 or 3").
 _MATH_WORDS = frozenset(
-    [
-        "sin",
-        "cos",
-        "tan",
-        "cot",
-        "sec",
-        "csc",
-        "arcsin",
-        "arccos",
-        "arctan",
-        "sinh",
-        "cosh",
-        "tanh",
-        "log",
-        "ln",
-        "lg",
-        "exp",
-        "lim",
-        "max",
-        "min",
-        "gcd",
-        "lcm",
-        "det",
-        "mod",
-        "dim",
-        "deg",
-        "or",
-        "and",
-        "no",
-        "none",
-        "undefined",
-        "infinity",
-        "inf",
-    ]
+    "sin cos tan cot sec csc arcsin arccos arctan sinh cosh tanh log ln lg exp lim max min gcd "  # noqa: SIM905
+    "lcm det mod dim deg or and no none undefined infinity inf".split()
 )
 # Two-letter words that are English, not variables or units ("it is 5", "so 4").
-_SHORT_PROSE = frozenset(
-    [
-        "is",
-        "it",
-        "so",
-        "as",
-        "be",
-        "we",
-        "to",
-        "of",
-        "in",
-        "on",
-        "at",
-        "by",
-        "if",
-        "do",
-        "my",
-        "me",
-        "he",
-        "up",
-        "us",
-        "am",
-        "an",
-    ]
-)
+_SHORT_PROSE = frozenset("is it so as be we to of in on at by if do my me he up us am an".split())  # noqa: SIM905
 _CMD_OR_TEXT = re.compile(
     r"\\(?:text|textbf|mathrm|mbox|operatorname|begin|end)\s*\{[^{}]*\}|\\[A-Za-z]+|\\.|\{|\}"
 )
