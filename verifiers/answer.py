@@ -249,6 +249,11 @@ _NUMBER = re.compile(
 )
 
 
+# Prose allowed after the last expression for it still to be the conclusion ("... is 42 apples in
+# all."); more means the sentence goes on about something else.
+_MAX_TRAILING_WORDS = 4
+
+
 def fallback_answer(text: str) -> str | None:
     """Without an explicit commitment: the last math block or number of the last sentence with one."""
     stripped = text.rstrip()
@@ -256,6 +261,15 @@ def fallback_answer(text: str) -> str | None:
     nums = list(_NUMBER.finditer(stripped))
     last_block = blocks[-1] if blocks else None
     last_num = nums[-1] if nums else None
+    last = (
+        last_block
+        if last_block and (not last_num or last_block.end() >= last_num.start())
+        else last_num
+    )
+    if last and len(re.findall(r"[A-Za-z]{2,}", stripped[last.end() :])) > _MAX_TRAILING_WORDS:
+        # "Solving $\sqrt{242}$ involves finding the square root of ...": the last expression sits
+        # inside prose that goes on; it is not a conclusion, so there is no final answer.
+        return None
     if last_block and (not last_num or last_block.end() >= last_num.start()):
         inner = next(g for g in last_block.groups() if g is not None)
         # "x = 2 or x = 3" written as two math blocks joined by "or" stays a hedge.
@@ -283,7 +297,7 @@ def fallback_answer(text: str) -> str | None:
         return last_num.group(0) + (" " + unit.group(1) if unit else "")
     # A word answer at the end: "The next day is Monday."
     m = re.search(
-        r"\b(?:is|are|was|be)\s+(?:the\s+|an?\s+)?([A-Za-z][A-Za-z' -]{0,40}?)\s*[.!]?\s*$",
+        r"\b(?:is|are|was)\s+(?:the\s+|an?\s+)?([A-Za-z][A-Za-z' -]{0,40}?)\s*[.!]?\s*$",
         stripped,
     )
     return m.group(1) if m else None
