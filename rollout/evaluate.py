@@ -90,6 +90,7 @@ class EvalConfig:
 ConfigStore.instance().store(name="eval_schema", node=EvalConfig)
 # Keys that cannot change a number in the table (rollout/stage.py leaves them out of the fingerprint).
 NON_RESULT = ("chunk_size", "plot")
+CELL = ("metrics.json", "problems.jsonl", "samples.jsonl")  # a finished checkpoint x benchmark
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")  # becomes a folder name
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
@@ -468,7 +469,11 @@ def run(cfg: EvalConfig, engine=None) -> dict[str, Any]:
             **{f"checkpoints.{ck}": model_id(spec) for ck, spec in cfg.checkpoints.items()},
         },
         on_change=cfg.on_change,
-        outputs=["table.json", "table.md"],
+        outputs=[
+            "table.json",
+            "table.md",
+            *(f"{ck}/{b}/{f}" for ck in cfg.checkpoints for b in cfg.benchmarks for f in CELL),
+        ],
         own=["table.json", "table.md", "accuracy.png", "config.yaml"],
     )
     if stage.begin() == "done":
@@ -503,7 +508,7 @@ def run(cfg: EvalConfig, engine=None) -> dict[str, Any]:
                 {k: v for k, v in proto.items() if k != "model"},
                 inputs={"model": proto["model"]},
                 on_change=cfg.on_change,
-                outputs=["problems.jsonl", "samples.jsonl"],
+                outputs=CELL,
                 summary="metrics.json",
             )
             if cell.decide() == "done":
