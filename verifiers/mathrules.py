@@ -255,7 +255,7 @@ def normalize(phrase: str) -> Answer:
         .replace("\\cdot10", "\\cdot 10")
         .replace("\\varnothing", "\\emptyset")
     )
-    s = re.sub(r"\\(?:boxed|fbox)\s*\{", "{", s)
+    s = re.sub(r"\\(?:boxed|fbox|Box)\s*\{", "{", s)
     s = _unwrap(s)
     s = _THIN.sub("", s)
     s = _STRIP_CMDS.sub(" ", s)
