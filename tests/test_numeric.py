@@ -15,14 +15,16 @@ EQUAL = [
     ("\\sqrt[3]{27}", "3"),
     ("2\\cdot 3^{2}", "18"),
     ("-x^2", "-(x^2)"),
+    ("3 \\pm 2\\sqrt{2}", "3 \\pm \\sqrt{8}"),
+    ("1 \\pm \\sqrt{5}", "1 \\pm -\\sqrt{5}"),  # the same two values, the other way round
+    ("\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}", "\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}"),
 ]
 NO_DECISION = [  # outside the subset or ambiguous: left to the exact comparison
+    ("i^2", "-1"),  # equal with i as the imaginary unit, so no proof of difference
     ("1/2x", "\\frac{1}{2x}"),
     ("2\\frac{1}{2}", "\\frac{5}{2}"),
     ("2^{100000}", "2^{100000}+1"),
     ("x^23", "x^{23}"),
-    ("e^2", "7.389"),
-    ("3i", "3"),
     ("\\sin x", "x"),
     ("(1, 2)", "(2, 1)"),
     ("x_1", "x_2"),
@@ -35,6 +37,14 @@ DIFFERENT = [
     ("3\\sqrt{13}", "3\\sqrt{14}"),
     ("-\\frac{35}{9}", "\\frac{35}{9}"),
     ("6r^2-4r-24", "6r^2-4r-25"),
+    ("1 - 12i", "1 - 13i"),  # i as the imaginary unit or as a variable: different either way
+    ("e^2", "7.389"),
+    ("1 \\pm \\sqrt{19}", "1 \\pm \\sqrt{20}"),
+    (
+        "\\begin{pmatrix} -7 \\\\ 16 \\\\ 5 \\end{pmatrix}",
+        "\\begin{pmatrix} -7 \\\\ 16 \\\\ 6 \\end{pmatrix}",
+    ),
+    ("\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}", "\\begin{pmatrix} 1 & 2 \\end{pmatrix}"),  # shape
 ]
 
 

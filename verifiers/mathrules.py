@@ -359,6 +359,10 @@ _FAST_NUM = re.compile(
 
 
 def fast_value(latex: str) -> Fraction | None:
+    paren = re.fullmatch(r"\s*(-)?\s*\(\s*([^()]*?)\s*\)\s*", latex)
+    if paren:  # "-(76)", "(3)": a sign flip written around a number
+        v = fast_value(paren.group(2))
+        return None if v is None else -v if paren.group(1) else v
     m = _FAST_NUM.match(latex.strip().replace("{-", "-{"))
     if not m:
         return None

@@ -6,8 +6,13 @@ parser (~5-15 ms each). This module reads a small subset of LaTeX (numbers, + - 
 roots, pi, single-letter variables, implicit products), evaluates both sides with mpmath at random
 points, and says "different" only when the difference is nonzero and stable across two precisions
 (40 and 80 digits), so cancellation can never fake one. It never says "equal": equality stays with
-the exact comparison. Anything outside the subset (functions, `e`, `i`, subscripts, commas,
-relations, mixed numbers like `2\\frac{1}{2}`) gives no decision.
+the exact comparison. Anything outside the subset (functions, subscripts, commas, relations, mixed
+numbers like `2\\frac{1}{2}`) gives no decision. Matrices are compared entry by entry.
+
+Why a letter may take any value: a difference found at one point (x = 37/11, i = the imaginary
+unit, e = Euler's number) is a difference of the two expressions under any reading in which that
+letter is a variable, and under the reading where it is that constant; so `i` and `e` need no
+guess about what the writer meant.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ _TOKEN = re.compile(
     r"\s*(?:(?P<num>\d+(?:\.\d+)?|\.\d+)|(?P<cmd>\\[A-Za-z]+)|(?P<var>[A-Za-z])|(?P<op>[-+*/^(){}\[\]]))"
 )
 _COMMANDS = {"\\frac", "\\sqrt", "\\pi", "\\cdot", "\\times", "\\div"}
-_RESERVED = {"e", "i"}  # Euler's number and the imaginary unit in some answers, variables in others
+_CONSTANTS = {"i", "e"}  # evaluated as the imaginary unit and Euler's number (see the docstring)
 
 
 class _NoDecision(Exception):
@@ -35,7 +40,7 @@ def _tokens(latex: str) -> list[tuple[str, str]]:
             raise _NoDecision
         kind = m.lastgroup
         value = m.group(kind)
-        if (kind == "cmd" and value not in _COMMANDS) or (kind == "var" and value in _RESERVED):
+        if kind == "cmd" and value not in _COMMANDS:
             raise _NoDecision
         out.append((kind, value))
         pos = m.end()
@@ -152,7 +157,7 @@ class _Parser:
 
 def _variables(node) -> set[str]:
     if node[0] == "var":
-        return {node[1]}
+        return {node[1]} - _CONSTANTS
     return set().union(*(_variables(c) for c in node[1:] if isinstance(c, tuple)))
 
 
@@ -161,7 +166,9 @@ def _evaluate(node, point, mp):
     if op == "num":
         return mp.mpf(node[1])
     if op == "var":
-        return point[node[1]]
+        if node[1] in point:
+            return point[node[1]]
+        return mp.mpc(0, 1) if node[1] == "i" else +mp.e
     if op == "pi":
         return +mp.pi
     if op == "neg":
@@ -171,7 +178,7 @@ def _evaluate(node, point, mp):
         if node[2] is None:
             return mp.sqrt(x)
         n = _evaluate(node[2], point, mp)
-        if x < 0 or n != int(n) or n < 1:
+        if not isinstance(x, type(mp.mpf(0))) or x < 0 or n != int(n) or n < 1:
             raise _NoDecision  # odd roots of negatives: real or principal? not ours to say
         return mp.root(x, int(n))
     a, b = _evaluate(node[1], point, mp), _evaluate(node[2], point, mp)
@@ -216,8 +223,42 @@ def _contexts():
     return _LOCAL.contexts
 
 
+_MATRIX = re.compile(r"^\\begin\{([pbvB]?matrix)\}(.*)\\end\{\1\}$", re.DOTALL)
+
+
+def _matrix(latex: str) -> list[list[str]] | None:
+    m = _MATRIX.match(latex.strip())
+    if not m:
+        return None
+    rows = m.group(2).split(chr(92) * 2)  # rows end at a double backslash
+    return [[c.strip() for c in row.split("&")] for row in rows if row.strip()]
+
+
+def _plus_minus(latex: str) -> tuple[str, str] | None:
+    """`a \\pm b` as its two values, written out; None for anything else."""
+    parts = latex.split("\\pm")
+    if len(parts) != 2 or not parts[1].strip():
+        return None
+    a, b = parts[0].strip() or "0", parts[1].strip()
+    return f"({a})+({b})", f"({a})-({b})"
+
+
 def differ(gold_latex: str, answer_latex: str) -> bool:
     """True only when the two are provably different values; False means "no decision"."""
+    gm, pm = _matrix(gold_latex), _matrix(answer_latex)
+    if gm is not None or pm is not None:
+        if gm is None or pm is None:
+            return False
+        if [len(r) for r in gm] != [len(r) for r in pm]:
+            return True  # another shape
+        return any(
+            differ(a, b) for ra, rb in zip(gm, pm, strict=True) for a, b in zip(ra, rb, strict=True)
+        )
+    gpm, ppm = _plus_minus(gold_latex), _plus_minus(answer_latex)
+    if gpm and ppm:
+        # {a+b, a-b} against {c+d, c-d}: different when neither pairing can be matched.
+        (g1, g2), (p1, p2) = gpm, ppm
+        return (differ(g1, p1) or differ(g2, p2)) and (differ(g1, p2) or differ(g2, p1))
     g, p = parse(gold_latex), parse(answer_latex)
     if g is None or p is None:
         return False
