@@ -15,6 +15,8 @@ EQUAL = [
     ("\\sqrt[3]{27}", "3"),
     ("2\\cdot 3^{2}", "18"),
     ("-x^2", "-(x^2)"),
+    ("y = 2x + 3", "2y = 4x + 6"),  # equations: any nonzero multiple
+    ("x + y = 1", "y = 1 - x"),
     ("3 \\pm 2\\sqrt{2}", "3 \\pm \\sqrt{8}"),
     ("1 \\pm \\sqrt{5}", "1 \\pm -\\sqrt{5}"),  # the same two values, the other way round
     ("\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}", "\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}"),
@@ -39,6 +41,8 @@ DIFFERENT = [
     ("6r^2-4r-24", "6r^2-4r-25"),
     ("1 - 12i", "1 - 13i"),  # i as the imaginary unit or as a variable: different either way
     ("e^2", "7.389"),
+    ("y = 2x + 3", "y = 2x + 4"),
+    ("5x - 7y + 11z + 4 = 0", "5x - 7y + 11z + 4 = 1"),
     ("1 \\pm \\sqrt{19}", "1 \\pm \\sqrt{20}"),
     (
         "\\begin{pmatrix} -7 \\\\ 16 \\\\ 5 \\end{pmatrix}",

@@ -243,6 +243,41 @@ def _plus_minus(latex: str) -> tuple[str, str] | None:
     return f"({a})+({b})", f"({a})-({b})"
 
 
+def _equation(latex: str):
+    """`A = B` as the tree of A - B (an equation is the same as any nonzero multiple of it)."""
+    sides = latex.split("=")
+    if len(sides) != 2 or re.search(r"[<>]|\\[lg]e|\\neq", latex):
+        return None
+    a, b = parse(sides[0]), parse(sides[1])
+    return None if a is None or b is None else ("-", a, b)
+
+
+def _not_proportional(g, p) -> bool:
+    """Two equations differ when g/p takes two stably different values (x = 2y+3 vs x = 2y+4)."""
+    names = _variables(g)
+    if not names or names != _variables(p):
+        return False
+    rng = random.Random(1)
+    ratios = []
+    try:
+        for _ in range(2):
+            point_values = {v: (rng.randint(11, 97), rng.randint(3, 29)) for v in sorted(names)}
+            per_ctx = []
+            for ctx in _contexts():
+                point = {v: ctx.mpf(a) / b for v, (a, b) in point_values.items()}
+                a, b = _evaluate(g, point, ctx), _evaluate(p, point, ctx)
+                if b == 0:
+                    return False
+                per_ctx.append(a / b)
+            ratios.append(per_ctx)
+    except (_NoDecision, ZeroDivisionError, OverflowError, ValueError, TypeError):
+        return False
+    ctx = _contexts()[1]
+    d40, d80 = abs(ratios[0][0] - ratios[1][0]), abs(ratios[0][1] - ratios[1][1])
+    scale = max(abs(ratios[0][1]), abs(ratios[1][1]))
+    return bool(d80 > scale * ctx.mpf(10) ** -25 and abs(d40 - d80) <= d80 * ctx.mpf(10) ** -10)
+
+
 def differ(gold_latex: str, answer_latex: str) -> bool:
     """True only when the two are provably different values; False means "no decision"."""
     gm, pm = _matrix(gold_latex), _matrix(answer_latex)
@@ -259,6 +294,9 @@ def differ(gold_latex: str, answer_latex: str) -> bool:
         # {a+b, a-b} against {c+d, c-d}: different when neither pairing can be matched.
         (g1, g2), (p1, p2) = gpm, ppm
         return (differ(g1, p1) or differ(g2, p2)) and (differ(g1, p2) or differ(g2, p1))
+    geq, peq = _equation(gold_latex), _equation(answer_latex)
+    if geq is not None or peq is not None:
+        return geq is not None and peq is not None and _not_proportional(geq, peq)
     g, p = parse(gold_latex), parse(answer_latex)
     if g is None or p is None:
         return False

@@ -37,6 +37,8 @@ from verifiers.registry import DEFAULT_TIMEOUT, check_item, fast_check
 from verifiers.verdict import Verdict
 
 CHUNK = 16
+FIRST = 256  # items fast-checked before any worker is involved (most batches end there)
+STEP = 32  # items fast-checked between two looks at the workers
 
 
 def _worker(conn, options: dict[str, Any] | None) -> None:
@@ -119,6 +121,12 @@ class _Worker:
             ) from e
         self.ready = True
 
+    def poll_ready(self) -> bool:
+        """Has the worker finished starting? Never blocks."""
+        if not self.ready and self.conn.poll(0):
+            self.wait_ready()
+        return self.ready
+
     def send(self, chunk: list[tuple[int, dict]]) -> None:
         self.wait_ready()
         self.pending.extend(chunk)
@@ -162,18 +170,29 @@ class VerifierPool:
     ) -> list[Verdict]:
         results: list[Verdict | None] = [None] * len(items)
         queue: deque[tuple[int, dict]] = deque()
-        for i, item in enumerate(items):
-            v = fast_check(item, self.options)
-            if v is not None:
+        todo = iter(enumerate(items))
+
+        def produce(n: int) -> bool:
+            """The fast path for up to n more items (slow ones queue up); False once all are seen."""
+            for _ in range(n):
+                nxt = next(todo, None)
+                if nxt is None:
+                    return False
+                i, item = nxt
+                v = fast_check(item, self.options)
+                if v is None:
+                    queue.append((i, item))
+                    continue
                 results[i] = v
                 if progress:
                     progress(1)
-            else:
-                queue.append((i, item))
-        if not queue:
+            return True
+
+        more = produce(FIRST)
+        if not queue and not more:
             return results  # type: ignore[return-value]
         with self._lock:
-            self._run(queue, results, timeout, progress)
+            self._run(queue, results, timeout, progress, produce, more)
         return results  # type: ignore[return-value]
 
     def _limit(self, item: dict, timeout: float | None) -> float:
@@ -181,26 +200,35 @@ class VerifierPool:
             timeout if timeout is not None else DEFAULT_TIMEOUT.get(item.get("kind", "math"), 5.0)
         )
 
-    def _run(self, queue, results, timeout, progress) -> None:
-        while len(self._workers) < self.n:
-            self._workers.append(self._spawn())
-        if self._spare is None:
-            self._spare = self._spawn()
-        for w in self._workers:
-            w.pending.clear()
+    def _run(self, queue, results, timeout, progress, produce, more: bool) -> None:
+        """Workers take the slow items while this thread goes on with the fast path (`produce`)."""
+        started = False
 
-        def feed(w: _Worker) -> None:
-            if not w.pending and queue:
+        def feed(w: _Worker, block: bool) -> None:
+            if not w.pending and queue and (block or w.poll_ready()):
                 size = max(1, min(CHUNK, len(queue) // (2 * self.n) or 1))
                 w.send([queue.popleft() for _ in range(min(size, len(queue)))])
 
-        for w in self._workers:
-            feed(w)
-        while any(w.pending for w in self._workers):
+        while more or queue or any(w.pending for w in self._workers):
+            if queue and not started:
+                while len(self._workers) < self.n:
+                    self._workers.append(self._spawn())
+                if self._spare is None:
+                    self._spare = self._spawn()
+                for w in self._workers:
+                    w.pending.clear()
+                started = True
+            for w in self._workers if started else []:
+                # Block for a warming worker only when this thread has nothing else to do.
+                feed(w, block=not more and not any(x.pending for x in self._workers))
+            if more:
+                more = produce(STEP)
             busy = {w.conn: w for w in self._workers if w.pending}
+            if not busy:
+                continue
             now = time.monotonic()
             nearest = min(w.started + self._limit(w.pending[0][1], timeout) for w in busy.values())
-            ready = wait(list(busy), timeout=max(0.0, nearest - now))
+            ready = wait(list(busy), timeout=0 if more else max(0.0, nearest - now))
             for conn in ready:
                 w = busy[conn]
                 try:
@@ -220,8 +248,6 @@ class VerifierPool:
                 if w.pending and now - w.started > self._limit(w.pending[0][1], timeout):
                     self.timeouts += 1
                     self._replace(w, results, "timeout", progress, queue)
-            for w in self._workers:
-                feed(w)
 
     def _replace(self, w: _Worker, results, reason: str, progress, queue) -> None:
         """Kill a stuck or dead worker: its current item gets `reason`, the rest go back in line."""
