@@ -8,6 +8,8 @@ completion and the end-of-turn; system prompts, multi-turn histories and direct 
 come out right; the hybrid switch goes through each model's own mechanism.
 """
 
+import json
+
 import pytest
 from chat_templates import DATA, SPECIAL, TEMPLATES, tokenizer_for
 
@@ -247,3 +249,95 @@ def test_templates_without_turns_or_without_a_template_are_clear_errors(smollm2_
     tok.chat_template = None
     with pytest.raises(ValueError, match="has no chat template"):
         generation_prompt(tok, [USER])
+
+
+# ----------------------------------------------------------------------------- rd-curate, any student
+
+ISSUE_MODELS = [  # rd-curate stopped on all four with the old per-model table
+    "microsoft/Phi-4-mini-instruct",
+    "Qwen/Qwen3-0.6B",
+    "deepseek-ai/DeepSeek-R1-Distill-Qwen-32B",
+    "meta-llama/Llama-3.2-3B-Instruct",
+]
+
+
+def small_store(directory):
+    from rollout.store import ShardWriter
+
+    records = []
+    for p in range(4):
+        for i in range(3):
+            think = i != 2  # one plain completion per problem: it can only be direct
+            text = (
+                f"<think>\nStep {p}.{i}: add {p} and {p + i} carefully.\n</think>\n\n"
+                if think
+                else ""
+            ) + f"The answer is \\boxed{{{2 * p + i}}}."
+            records.append(
+                {
+                    "problem_id": f"q{p}",
+                    "prompt": f"What is {p} + {p + i} plus the {i} extra marbles in bag {p}?",
+                    "answer": str(2 * p + i),
+                    "kind": "math",
+                    "source": "synthetic",
+                    "meta": {"difficulty": 1},
+                    "rollout_id": f"q{p}:r0:i{i}",
+                    "model": "teacher",
+                    "completion": text,
+                    "finish_reason": "stop",
+                    "num_tokens": 20,
+                    "round": 0,
+                    "index": i,
+                    "seed": 0,
+                    "sampling": {"n": 3},
+                    "correct": p != 3 or i == 0,
+                    "verdict": {"verifier": "math"},
+                }
+            )
+    ShardWriter(directory).append(records)
+
+
+@pytest.mark.parametrize("model", ISSUE_MODELS)
+def test_rd_curate_and_sft_rows_for_the_students_that_used_to_fail(toks, model, tmp_path):
+    from hydra import compose, initialize_config_module
+    from omegaconf import OmegaConf
+
+    from distill.curate import run
+    from distill.sft import tokenize_rows
+
+    tok = toks[model]
+    tok.save_pretrained(tmp_path / "tok")
+    small_store(tmp_path / "store")
+    with initialize_config_module(config_module="conf", version_base="1.3"):
+        cfg = compose(
+            config_name="curate",
+            overrides=[
+                f"run_dir={tmp_path}",
+                f"input_dir={tmp_path / 'store'}",
+                f"tokenizer={tmp_path / 'tok'}",
+                "plot=false",
+                "decontam.sets=[]",
+                "sft.near_dup_threshold=null",
+                "sft.direct_share=0.5",
+            ],
+        )
+    summary = run(OmegaConf.to_object(cfg))
+    eot = SPECIAL[model]["end_of_turn"]
+    assert summary["pretrain_examples"] == 10 and summary["direct"] >= 4
+    pretrain = [json.loads(x) for x in (tmp_path / "curate" / "pretrain.jsonl").open()]
+    for row in pretrain:  # completions as written, at most one think block, always closed
+        assert row["text"].endswith(eot) and row["text"].count("</think>") <= 1
+        assert row["text"].count("<think>") == row["text"].count("</think>")
+        if model.startswith("deepseek-ai/"):  # its prompt opens <think>: a plain one gets a block
+            assert row["text"].count("</think>") == 1
+    rows = [json.loads(x) for x in (tmp_path / "curate" / "sft.jsonl").open()]
+    tokenized = tokenize_rows(tok, rows)  # what rd-sft hands TRL
+    for row, t in zip(rows, tokenized, strict=True):
+        ex = training_example(
+            tok, row["messages"][:-1], row["messages"][-1]["content"], row["switch"]
+        )
+        assert t["input_ids"] == ex["input_ids"] and t["labels"] == ex["labels"]
+        assert ex["target"].endswith(eot) and (ex["prompt"] + ex["target"]).count("<think>") == 1
+        if row["mode"] == "direct":
+            assert "6 + 7" not in ex["target"] and "Step" not in ex["target"]
+            assert ex["target"].startswith(("The answer", "<think>\n\n</think>", "\n</think>"))
