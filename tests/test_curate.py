@@ -234,6 +234,9 @@ def test_decontamination_removes_the_copied_eval_problem_and_names_the_match(def
         s["set"].startswith("hub:") and "could not load" in s["reason"] for s in dc["skipped"]
     )
     assert dc["sets"][1]["problems"] == 200  # the held-out synthetic set was checked too
+    # MATH-500 and AIME 2024 come from the shipped copies, offline too.
+    sizes = {s["set"].split("/")[-1]: s["problems"] for s in dc["sets"]}
+    assert sizes.get("MATH-500:test") == 500 and sizes.get("aime_2024:train") == 30, dc["sets"]
     md = (default_run["out"] / "report.md").read_text()
     assert "hand-016" in md and removed["ngram"] in md
     for part in ("pretrain", "sft"):
