@@ -75,12 +75,16 @@ def _encode(batch: list[tuple[int, str]]) -> tuple[np.ndarray, np.ndarray]:
                 f"{_CTX['source']}:{lineno}: expected a JSON object with a {field!r} string ({e})"
             ) from None
     ids = _TOKENIZER(texts, add_special_tokens=False)["input_ids"]
-    lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids)) + 1
+    eos = _CTX["eos"]
+    # A document rendered with a chat template whose end-of-turn is EOS (ChatML) already ends
+    # with it: it gets no second one.
+    has_eos = np.fromiter((bool(x) and x[-1] == eos for x in ids), dtype=bool, count=len(ids))
+    lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids)) + ~has_eos
     flat = np.empty(int(lengths.sum()), dtype=np.int32)
-    ends = np.cumsum(lengths)
-    flat[ends - 1] = _CTX["eos"]
+    added = (np.cumsum(lengths) - 1)[~has_eos]
+    flat[added] = eos
     mask = np.ones(len(flat), dtype=bool)
-    mask[ends - 1] = False
+    mask[added] = False
     flat[mask] = np.fromiter(chain.from_iterable(ids), dtype=np.int32, count=int(mask.sum()))
     return flat, lengths
 

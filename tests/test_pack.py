@@ -98,3 +98,23 @@ def test_bad_corpus_line_names_file_and_line(tiny_model, tmp_path):
         ValueError, match=r"bad.jsonl:2: expected a JSON object with a 'text' string"
     ):
         pack(src, tmp_path / "o", tiny_model, PackConfig(seq_len=16, workers=1))
+
+
+def test_a_document_that_ends_with_eos_gets_no_second_one(tiny_model, tmp_path):
+    """ChatML renders end a turn with <|im_end|>, SmolLM2's EOS: the packer must not double it."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    texts = ["2 + 2 = 4<|im_end|>", "no end of turn here"]
+    src = tmp_path / "c.jsonl"
+    src.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+    out = tmp_path / "packed"
+    pack(src, out, tiny_model, PackConfig(seq_len=64, docs_per_shard=10, workers=1))
+    (meta_path,) = out.glob("shard-*.json")
+    meta = json.loads(meta_path.read_text())
+    toks = np.fromfile(str(meta_path)[: -len(".json")] + ".tokens", dtype=meta["dtype"])
+    got = toks.tolist()[: len(toks) - meta["padding"]]
+    first = tok(texts[0], add_special_tokens=False)["input_ids"]
+    second = tok(texts[1], add_special_tokens=False)["input_ids"]
+    assert first[-1] == tok.eos_token_id
+    assert got == first + second + [tok.eos_token_id]
