@@ -141,9 +141,6 @@ def build_model(cfg: PretrainConfig, model_path: str):
 
 
 def run(cfg: PretrainConfig) -> dict[str, Any]:
-    from transformers import AutoTokenizer, Trainer, TrainingArguments
-
-    from distill.pack import PackedDataset, pack
     from rollout.models import prepare
 
     # Check the config and find the inputs; decide nothing to do / resume / run (rollout/stage.py).
@@ -172,6 +169,9 @@ def run(cfg: PretrainConfig) -> dict[str, Any]:
     if stage.begin(input_paths={"corpus": str(corpus)}) == "done":
         return stage.previous
     (out / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.structured(cfg)))
+    from transformers import AutoTokenizer, Trainer, TrainingArguments  # after the decision: slow
+
+    from distill.pack import PackedDataset, pack
 
     # Load data: pack the corpus once (restartable per shard), then read it by memory map.
     model_path = prepare(cfg.model.path)
