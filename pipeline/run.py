@@ -52,7 +52,10 @@ CHECKPOINT_STAGES = ("pretrain", "sft", "dpo")
 class StagePlan:
     """One stage's line in the plan: its data budget and the expected cost from a throughput."""
 
-    budget: str = ""  # what it processes, in words ("~1.2M problems x 8 samples")
+    # What it processes, in words, naming the stage's own settings in braces: "{problems.limit}
+    # problems x {sampling.n} samples", "{trainer[num_train_epochs]} epochs": the plan prints the
+    # values the run will use, overrides included.
+    budget: str = ""
     tokens: float = 0.0  # tokens it processes (generated or trained on)
     tokens_per_second: float = 0.0  # per device, measured (or cited: say so in `source`)
     devices: int = 1
@@ -157,6 +160,18 @@ def fmt_hours(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+def fill_budget(stage: str, template: str, stage_cfg) -> str:
+    """The budget text with its `{key.sub}` / `{trainer[key]}` fields read from the stage's config."""
+    try:
+        return template.format_map(vars(stage_cfg))
+    except (KeyError, AttributeError, IndexError, TypeError, ValueError) as e:
+        raise ValueError(
+            f"plan.{stage}.budget {template!r} names a setting that conf/{COMMANDS[stage][1]}.yaml "
+            f"does not have ({type(e).__name__}: {e}); write {{key.sub}} for config fields, "
+            f"{{trainer[key]}} for keys of a dict, and {{{{ }}}} for literal braces"
+        ) from e
+
+
 def plan(cfg: PipelineConfig) -> dict[str, Any]:
     """Every stage: its command, data budget and expected cost; each config composed and checked."""
     rows = []
@@ -165,7 +180,7 @@ def plan(cfg: PipelineConfig) -> dict[str, Any]:
         if stage == "report":
             rows.append({"stage": stage, "command": "(in-process) report + model cards"})
             continue
-        compose_stage(cfg, stage)
+        stage_cfg = compose_stage(cfg, stage)
         p = cfg.plan.get(stage, StagePlan())
         seconds = p.tokens / (p.tokens_per_second * p.devices) if p.tokens_per_second else None
         total += seconds or 0.0
@@ -173,7 +188,7 @@ def plan(cfg: PipelineConfig) -> dict[str, Any]:
             {
                 "stage": stage,
                 "command": shlex.join(command(cfg, stage)),
-                "budget": p.budget,
+                "budget": fill_budget(stage, p.budget, stage_cfg),
                 "tokens": p.tokens,
                 "devices": p.devices,
                 "tokens_per_second_per_device": p.tokens_per_second,

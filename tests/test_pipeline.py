@@ -72,6 +72,24 @@ def test_full_scale_recipe_composes_and_prints_its_plan_without_running(tmp_path
     assert not run_dir.exists()  # a plan writes nothing
 
 
+def test_plan_budgets_are_read_from_the_configs_the_run_uses(tmp_path):
+    """The budgets name the stage settings; an override changes the plan as it changes the run."""
+    from pipeline.run import fill_budget
+
+    args = ["experiment=phi4_mini_reasoning", "dry_run=true", f"run_dir={tmp_path / 'p'}"]
+    r = rd_pipeline(*args)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "x 8 samples, up to 24 per problem, <= 32768 tokens each" in r.stdout
+    assert "<= 300000 pairs of <= 16384 tokens" in r.stdout and "x 2 epochs" in r.stdout
+    r = rd_pipeline(
+        *args, "overrides.rollout=['sampling.n=3']", "overrides.pairs=['max_pairs=500']"
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "x 3 samples, up to 24 per problem" in r.stdout and "<= 500 pairs" in r.stdout
+    with pytest.raises(ValueError, match=r"plan\.sft\.budget .*KeyError.*sampling"):
+        fill_budget("sft", "{sampling.n} samples", type("Cfg", (), {})())
+
+
 def test_every_stage_override_is_checked_against_the_stage_config(tmp_path):
     r = rd_pipeline("dry_run=true", f"run_dir={tmp_path}", "overrides.sft=['trainer.max_stepz=3']")
     assert r.returncode == 2
