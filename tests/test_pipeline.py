@@ -211,3 +211,31 @@ def test_reduced_pipeline_end_to_end_then_resume_then_an_sft_change(tmp_path, sm
     for s in ("base", "pretrain"):
         assert after["rows"][s] == before["rows"][s]
     assert "`++trainer.learning_rate=1e-4`" in (run_dir / "report.md").read_text()
+
+
+def test_report_refuses_a_table_whose_upstream_changed(tmp_path):
+    """A stage's recorded input that no longer matches (a file changed after the stage ran, a stage
+    run by hand) makes the report an error naming the stage, not a table mixing two runs."""
+    from types import SimpleNamespace
+
+    from pipeline.report import provenance
+    from rollout.stage import file_id
+
+    data = tmp_path / "curate" / "sft.jsonl"
+    data.parent.mkdir()
+    data.write_text('{"prompt": "1+1", "completion": "2"}\n')
+    (tmp_path / "sft").mkdir()
+    summary = {
+        "status": "done",
+        "fingerprint": "abc123",
+        "inputs": {"data": file_id(data)},
+        "input_paths": {"data": str(data)},
+    }
+    (tmp_path / "sft" / "summary.json").write_text(json.dumps(summary))
+    cfg = SimpleNamespace(stages=["sft", "report"], overrides={"sft": ["++trainer.seed=1"]})
+    made = provenance(cfg, tmp_path, {})  # consistent: the row names its fingerprint and settings
+    assert made["stages"]["sft"]["fingerprint"] == "abc123"
+    assert made["stages"]["sft"]["settings"] == ["++trainer.seed=1"]
+    data.write_text('{"prompt": "1+1", "completion": "3"}\n')  # the input changed afterwards
+    with pytest.raises(ValueError, match=r"would mix results(.|\n)*sft was made from data"):
+        provenance(cfg, tmp_path, {})
