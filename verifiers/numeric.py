@@ -252,30 +252,44 @@ def _equation(latex: str):
     return None if a is None or b is None else ("-", a, b)
 
 
+_FAILED = (_NoDecision, ZeroDivisionError, OverflowError, ValueError, TypeError)
+
+
+def _at_points(g, p, names: set[str], seed: int):
+    """For each of two random points: [(g, p) at 40 digits, (g, p) at 80 digits]."""
+    rng = random.Random(seed)
+    for _ in range(2):
+        point_values = {v: (rng.randint(11, 97), rng.randint(3, 29)) for v in sorted(names)}
+        per_ctx = []
+        for ctx in _contexts():
+            point = {v: ctx.mpf(a) / b for v, (a, b) in point_values.items()}
+            per_ctx.append((_evaluate(g, point, ctx), _evaluate(p, point, ctx)))
+        yield per_ctx
+
+
+def _finite(x) -> bool:
+    return bool(_contexts()[1].isfinite(x))
+
+
+def _stable_gap(d40, d80, scale) -> bool:
+    """Nonzero at 80 digits, well above what cancellation could leave, and the same at 40."""
+    ctx = _contexts()[1]
+    return bool(d80 > scale * ctx.mpf(10) ** -25 and abs(d40 - d80) <= d80 * ctx.mpf(10) ** -10)
+
+
 def _not_proportional(g, p) -> bool:
     """Two equations differ when g/p takes two stably different values (x = 2y+3 vs x = 2y+4)."""
     names = _variables(g)
     if not names or names != _variables(p):
         return False
-    rng = random.Random(1)
-    ratios = []
     try:
-        for _ in range(2):
-            point_values = {v: (rng.randint(11, 97), rng.randint(3, 29)) for v in sorted(names)}
-            per_ctx = []
-            for ctx in _contexts():
-                point = {v: ctx.mpf(a) / b for v, (a, b) in point_values.items()}
-                a, b = _evaluate(g, point, ctx), _evaluate(p, point, ctx)
-                if b == 0:
-                    return False
-                per_ctx.append(a / b)
-            ratios.append(per_ctx)
-    except (_NoDecision, ZeroDivisionError, OverflowError, ValueError, TypeError):
+        values = list(_at_points(g, p, names, seed=1))
+        if any(b == 0 for per_ctx in values for _, b in per_ctx):
+            return False
+        (r40, r80), (s40, s80) = ([a / b for a, b in per_ctx] for per_ctx in values)
+    except _FAILED:
         return False
-    ctx = _contexts()[1]
-    d40, d80 = abs(ratios[0][0] - ratios[1][0]), abs(ratios[0][1] - ratios[1][1])
-    scale = max(abs(ratios[0][1]), abs(ratios[1][1]))
-    return bool(d80 > scale * ctx.mpf(10) ** -25 and abs(d40 - d80) <= d80 * ctx.mpf(10) ** -10)
+    return _stable_gap(abs(r40 - s40), abs(r80 - s80), max(abs(r80), abs(s80)))
 
 
 def differ(gold_latex: str, answer_latex: str) -> bool:
@@ -303,21 +317,13 @@ def differ(gold_latex: str, answer_latex: str) -> bool:
     names = _variables(g)
     if names != _variables(p):
         return False  # other variables: a question of structure, for the exact comparison
-    rng = random.Random(0)
-    for _ in range(2):
-        point_values = {v: (rng.randint(11, 97), rng.randint(3, 29)) for v in sorted(names)}
-        diffs = []
-        try:
-            for ctx in _contexts():
-                point = {v: ctx.mpf(a) / b for v, (a, b) in point_values.items()}
-                a, b = _evaluate(g, point, ctx), _evaluate(p, point, ctx)
-                diffs.append((abs(a - b), max(abs(a), abs(b)), ctx))
-        except (_NoDecision, ZeroDivisionError, OverflowError, ValueError, TypeError):
-            return False
-        (d40, _, _), (d80, scale, ctx) = diffs
-        if scale == 0 or not (ctx.isfinite(d80) and ctx.isfinite(scale)):
-            continue
-        # Nonzero at 80 digits, well above what cancellation could leave, and the same at 40.
-        if d80 > scale * ctx.mpf(10) ** -25 and abs(d40 - d80) <= d80 * ctx.mpf(10) ** -10:
-            return True
+    try:
+        for (a40, b40), (a80, b80) in _at_points(g, p, names, seed=0):
+            scale = max(abs(a80), abs(b80))
+            if scale == 0 or not (_finite(a80 - b80) and _finite(scale)):
+                continue
+            if _stable_gap(abs(a40 - b40), abs(a80 - b80), scale):
+                return True
+    except _FAILED:
+        return False
     return False
