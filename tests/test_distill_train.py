@@ -2,12 +2,11 @@
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
+from kill import kill_once
 
 from distill.pack import PackConfig
 from distill.pretrain import LRRule, PretrainConfig, peak_lr
@@ -222,14 +221,7 @@ def test_sigkill_then_resume_continues_the_same_data_order_and_loss(smollm2_path
         env=env,
         start_new_session=True,
     )
-    ckpt = run_dir / "pretrain" / "checkpoint-8" / "trainer_state.json"
-    deadline = time.time() + 600
-    while not ckpt.exists() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
-    if proc.poll() is not None:
-        pytest.skip("training finished before it could be killed")
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_once(proc, run_dir / "pretrain" / "checkpoint-8" / "trainer_state.json")
     out = subprocess.run(
         cli(run_dir, smollm2_path, corpus), capture_output=True, text=True, env=env, timeout=900
     )

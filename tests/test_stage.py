@@ -9,10 +9,10 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from kill import kill_once
 
 from rollout.stage import Stage, file_id, model_id
 
@@ -384,7 +384,6 @@ def stage_command(stage: str, run_dir: Path, tmp_path: Path, model: str) -> list
 def test_sigkill_in_the_middle_then_resume_ends_like_an_uninterrupted_run(
     stage, tiny_model, tmp_path
 ):
-    import signal
 
     ref_dir, run_dir = tmp_path / "ref", tmp_path / "killed"
     r = subprocess.run(
@@ -400,14 +399,7 @@ def test_sigkill_in_the_middle_then_resume_ends_like_an_uninterrupted_run(
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    ckpt = run_dir / stage / "checkpoint-4" / "trainer_state.json"
-    deadline = time.time() + 600
-    while not ckpt.exists() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
-    if proc.poll() is not None:
-        pytest.skip("training finished before it could be killed")
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_once(proc, run_dir / stage / "checkpoint-4" / "trainer_state.json")
     killed = json.loads((run_dir / stage / "summary.json").read_text())
     assert killed["status"] == "running"  # a killed stage never looks complete
     r = subprocess.run(
