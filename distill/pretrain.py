@@ -30,7 +30,7 @@ from omegaconf import OmegaConf
 
 from distill.pack import PackConfig
 from rollout.checkpoints import last_checkpoint, training_summary
-from rollout.generate import ModelConfig
+from rollout.engines import ModelConfig
 from rollout.stage import Stage, file_id, model_id
 
 # Keys that cannot change the trained weights (rollout/stage.py leaves them out of the fingerprint).

@@ -26,7 +26,7 @@ import hydra
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
-from rollout.generate import ModelConfig
+from rollout.engines import ModelConfig
 from rollout.stage import Stage, file_id, model_id
 
 INIT_FROM = ("pretrain", "base")

@@ -37,7 +37,7 @@ import hydra
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
-from rollout.generate import ModelConfig
+from rollout.engines import ModelConfig
 from rollout.stage import Stage, file_id, model_id
 
 # DPOConfig fields that change the reference log-probs of the same pairs under the same weights.

@@ -12,8 +12,36 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+
+@dataclass
+class ModelConfig:
+    """The model a stage loads, with its options per engine kind (every stage shares this record)."""
+
+    name: str = "smollm2_135m"  # recorded in every rollout
+    path: str = "smollm2_135m"  # a recipe name (rollout/models.py), a hub name or a local folder
+    vllm: dict[str, Any] = field(default_factory=dict)  # vllm.LLM kwargs for this model
+    hf: dict[str, Any] = field(default_factory=dict)  # HFEngine kwargs for this model
+
+
+@dataclass
+class EngineConfig:
+    """Which engine runs the model, and options for it that win over the model's own."""
+
+    name: str = "vllm"  # a key of rollout.engines.ENGINES
+    kwargs: dict[str, Any] = field(
+        default_factory=dict
+    )  # passed to the engine (merged over model.<name>)
+
+
+def engine_kwargs(model: ModelConfig, engine: EngineConfig) -> dict[str, Any]:
+    """The kwargs `make_engine` gets: the model's options for this engine kind (`model.vllm`,
+    `model.hf`), with `engine.kwargs` over them. Servers (openai) take engine.kwargs alone."""
+    if engine.name in ("vllm", "hf"):
+        return {**getattr(model, engine.name, {}), **engine.kwargs}
+    return dict(engine.kwargs)
 
 
 @dataclass

@@ -42,7 +42,8 @@ import hydra
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
-from rollout.generate import EngineConfig, ModelConfig, SamplingConfig
+from rollout.engines import EngineConfig, ModelConfig
+from rollout.farm import SamplingConfig
 from rollout.metrics import bootstrap_ci, breakdown, majority_vote, paired_bootstrap, pass_at_k
 from rollout.problems import ProblemsConfig, load_problems
 from rollout.prompts import THINKING_MODES, PromptConfig

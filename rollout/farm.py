@@ -25,6 +25,27 @@ from rollout.store import ShardWriter
 
 
 @dataclass
+class SamplingConfig:
+    """How each prompt is sampled: `n` completions with these SamplingParams fields."""
+
+    n: int = 4
+    temperature: float = 0.7
+    top_p: float = 1.0
+    max_tokens: int = 256
+    extra: dict[str, Any] = field(
+        default_factory=dict
+    )  # any other SamplingParams field (top_k, min_p, stop)
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "max_tokens": self.max_tokens,
+            **self.extra,
+        }
+
+
+@dataclass
 class RejectionConfig:
     k_correct: int = 1  # a problem is done with this many correct rollouts...
     m_incorrect: int = 0  # ...and (for preference pairs) this many wrong ones

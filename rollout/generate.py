@@ -23,44 +23,18 @@ import hydra
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
-from rollout.farm import Farm, RejectionConfig, in_budget, is_done, round_plan, states_before
+from rollout.engines import EngineConfig, ModelConfig, engine_kwargs
+from rollout.farm import (
+    Farm,
+    RejectionConfig,
+    SamplingConfig,
+    in_budget,
+    is_done,
+    round_plan,
+    states_before,
+)
 from rollout.problems import ProblemsConfig, load_problems, shard_of
 from rollout.prompts import THINKING_MODES, PromptConfig
-
-
-@dataclass
-class ModelConfig:
-    name: str = "smollm2_135m"  # recorded in every rollout
-    path: str = "smollm2_135m"  # a recipe name (rollout/models.py), a hub name or a local folder
-    vllm: dict[str, Any] = field(default_factory=dict)  # vllm.LLM kwargs for this model
-    hf: dict[str, Any] = field(default_factory=dict)  # HFEngine kwargs for this model
-
-
-@dataclass
-class EngineConfig:
-    name: str = "vllm"  # a key of rollout.engines.ENGINES
-    kwargs: dict[str, Any] = field(
-        default_factory=dict
-    )  # passed to the engine (merged over model.<name>)
-
-
-@dataclass
-class SamplingConfig:
-    n: int = 4
-    temperature: float = 0.7
-    top_p: float = 1.0
-    max_tokens: int = 256
-    extra: dict[str, Any] = field(
-        default_factory=dict
-    )  # any other SamplingParams field (top_k, min_p, stop)
-
-    def params(self) -> dict[str, Any]:
-        return {
-            "temperature": self.temperature,
-            "top_p": self.top_p,
-            "max_tokens": self.max_tokens,
-            **self.extra,
-        }
 
 
 @dataclass
@@ -246,11 +220,7 @@ def run(cfg: RolloutConfig, engine=None) -> dict[str, Any]:
     farm = None
     if pending_work(writer.records, problems, cfg.rejection, cfg.sampling.n):
         own_engine = engine is None
-        kwargs = (
-            {**getattr(cfg.model, cfg.engine.name, {}), **cfg.engine.kwargs}
-            if cfg.engine.name in ("vllm", "hf")
-            else dict(cfg.engine.kwargs)
-        )
+        kwargs = engine_kwargs(cfg.model, cfg.engine)
         if own_engine:
             engine = make_engine(cfg.engine.name, prepare(cfg.model.path), kwargs)
         verify_fn = None

@@ -12,7 +12,7 @@ from distill.pretrain import PretrainConfig
 from distill.pretrain import run as pretrain
 from distill.sft import SFTStageConfig
 from distill.sft import run as sft
-from rollout.generate import ModelConfig
+from rollout.engines import ModelConfig
 from rollout.problems import ProblemsConfig, load_problems
 from rollout.store import ShardWriter
 

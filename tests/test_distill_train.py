@@ -13,7 +13,7 @@ from distill.pretrain import LRRule, PretrainConfig, peak_lr
 from distill.pretrain import run as pretrain
 from distill.sft import SFTStageConfig, build_trainer
 from distill.sft import run as sft
-from rollout.generate import ModelConfig
+from rollout.engines import ModelConfig
 
 TINY = {
     "model_type": "llama",

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from rollout.engines import ModelConfig
 from rollout.farm import Farm, RejectionConfig
-from rollout.generate import ModelConfig, RolloutConfig, run
+from rollout.generate import RolloutConfig, run
 from rollout.problems import ProblemsConfig, load_problems, shard_of
 from rollout.prompts import EMPTY_THINK, THINK_OPEN, PromptConfig, render
 from rollout.store import ShardWriter, StoreError, export_parquet, read_store
