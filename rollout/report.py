@@ -80,18 +80,3 @@ def plot_pass_rates(
     fig.savefig(path)
     plt.close(fig)
     return path
-
-
-def print_status(run_dir: Path) -> dict[str, Any]:
-    """The `status` view: every shard of run_dir/rollout read together."""
-    from rollout.store import read_store, shard_files
-
-    d = Path(run_dir) / "rollout"
-    files = shard_files(d)
-    if not files:
-        raise SystemExit(f"no rollout shards under {d}: run rd-rollout run_dir={run_dir} first")
-    records = read_store(d)
-    print(f"{len(files)} shard file(s) under {d}: {len(records)} rollouts")
-    s = summarize(records)
-    print_table(s)
-    return s

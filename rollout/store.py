@@ -19,6 +19,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from rollout.report import print_table, summarize
+from verifiers.jsonl import read_jsonl
+
 
 class StoreError(ValueError):
     """A store file is damaged somewhere other than its tail: names the file and line."""
@@ -78,23 +81,17 @@ def _repair_gzip(path: Path) -> int:
     return size - keep
 
 
-def read_lines(path: Path) -> Iterator[tuple[int, str]]:
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as f:
-        yield from enumerate(f, 1)
+DAMAGED = (
+    "the store is damaged before its last line. "
+    "Move the file aside to start that shard over, or delete the line."
+)
 
 
 def read_records(path: Path) -> Iterator[dict[str, Any]]:
-    for lineno, line in read_lines(path):
-        if not line.strip():
-            continue
-        try:
-            yield json.loads(line)
-        except json.JSONDecodeError as e:
-            raise StoreError(
-                f"{path}:{lineno}: not valid JSON ({e.msg}); the store is damaged before its last line. "
-                "Move the file aside to start that shard over, or delete the line."
-            ) from e
+    """A shard's rollouts in order (plain or gzip); a bad line raises StoreError naming file:line.
+    A torn last line never gets here: ShardWriter cuts it off on open."""
+    for _, rec in read_jsonl(path, fix=DAMAGED, error=StoreError):
+        yield rec
 
 
 class ShardWriter:
@@ -191,7 +188,18 @@ def export_parquet(directory: str | Path, out: str | Path) -> Path:
     return out
 
 
-if __name__ == "__main__":
-    from rollout.report import print_status
+def print_status(run_dir: Path) -> dict[str, Any]:
+    """The `status` view: every shard of run_dir/rollout read together."""
+    d = Path(run_dir) / "rollout"
+    files = shard_files(d)
+    if not files:
+        raise SystemExit(f"no rollout shards under {d}: run rd-rollout run_dir={run_dir} first")
+    records = read_store(d)
+    print(f"{len(files)} shard file(s) under {d}: {len(records)} rollouts")
+    s = summarize(records)
+    print_table(s)
+    return s
 
+
+if __name__ == "__main__":
     print_status(Path(sys.argv[1] if len(sys.argv) > 1 else "runs/demo"))
