@@ -28,6 +28,7 @@ from omegaconf import OmegaConf
 
 from rollout.engines import ModelConfig
 from rollout.stage import Stage, file_id, model_id
+from verifiers.jsonl import read_jsonl
 
 INIT_FROM = ("pretrain", "base")
 # Keys that cannot change the trained weights (rollout/stage.py leaves them out of the fingerprint).
@@ -56,22 +57,18 @@ ConfigStore.instance().store(name="sft_schema", node=SFTStageConfig)
 
 
 def load_messages(path: Path) -> list[dict]:
+    expected = '{"messages": [..., {"role": "assistant", ...}]}'
     rows = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
+    for lineno, row in read_jsonl(path, fix=f"each line must be {expected}"):
         try:
-            row = json.loads(line)
             msgs = row["messages"]
             if not msgs or msgs[-1]["role"] != "assistant":
                 raise ValueError("the last message must be the assistant's")
             switch = row.get("switch")
             if switch not in (None, "think", "direct"):
                 raise ValueError(f"switch must be think, direct or null, got {switch!r}")
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-            raise ValueError(
-                f'{path}:{lineno}: expected {{"messages": [..., {{"role": "assistant", ...}}]}} ({e})'
-            ) from e
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"{path}:{lineno}: expected {expected} ({e})") from e
         rows.append({"messages": msgs, "switch": switch, "where": f"{path}:{lineno}"})
     if not rows:
         raise ValueError(f"{path}: no examples")

@@ -39,6 +39,7 @@ from omegaconf import OmegaConf
 
 from rollout.engines import ModelConfig
 from rollout.stage import Stage, file_id, model_id
+from verifiers.jsonl import read_jsonl
 
 # DPOConfig fields that change the reference log-probs of the same pairs under the same weights.
 REF_FIELDS = ("max_length", "truncation_mode", "padding_free", "ld_alpha", "bf16", "fp16")
@@ -92,12 +93,10 @@ OmegaConf.register_new_resolver("rd_point", point_name, replace=True)
 def load_pairs(path: Path) -> list[dict]:
     """rd-pairs rows (prompt messages, chosen and rejected completions, switch); errors name
     file:line. build_trainer renders and tokenizes them with the model's own template."""
+    expected = '{"prompt": [messages], "chosen": str, "rejected": str} as written by rd-pairs'
     rows = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
+    for lineno, row in read_jsonl(path, fix=f"each line must be {expected}"):
         try:
-            row = json.loads(line)
             prompt, chosen, rejected = row["prompt"], row["chosen"], row["rejected"]
             if isinstance(prompt, str):
                 prompt = [{"role": "user", "content": prompt}]
@@ -108,11 +107,8 @@ def load_pairs(path: Path) -> list[dict]:
             switch = row.get("switch")
             if switch not in (None, "think", "direct"):
                 raise ValueError(f"switch must be think, direct or null, got {switch!r}")
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-            raise ValueError(
-                f'{path}:{lineno}: expected {{"prompt": [messages], "chosen": str, "rejected": str}} '
-                f"as written by rd-pairs ({e})"
-            ) from e
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"{path}:{lineno}: expected {expected} ({e})") from e
         ids = f"{row.get('chosen_id', '?')}|{row.get('rejected_id', '?')}"
         rows.append(
             {

@@ -8,12 +8,13 @@ source and the prompt text, so re-running, sharding and resuming all agree on th
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from verifiers.jsonl import load_jsonl
 
 HANDWRITTEN = Path(__file__).parent / "data" / "handwritten.jsonl"
 LETTERS = "ABCDEFGHIJ"
@@ -114,7 +115,7 @@ def _synthetic(cfg: ProblemsConfig) -> list[dict[str, Any]]:
 
 
 def _builtin(cfg: ProblemsConfig) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in HANDWRITTEN.read_text().splitlines() if line.strip()]
+    return load_jsonl(HANDWRITTEN)
 
 
 def local_path(spec: str) -> Path:
@@ -136,14 +137,7 @@ def _read_rows(path: Path) -> list[dict[str, Any]]:
 
         rows = pq.read_table(path).to_pylist()
     else:
-        rows = []
-        for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{lineno}: not valid JSON ({e.msg})") from e
+        rows = load_jsonl(path, fix="fix or delete that line of problems.path")
     return rows
 
 

@@ -36,3 +36,14 @@ def test_caller_error_class_and_missing_file(tmp_path):
 
     with pytest.raises(MyError, match="no such file"):
         list(read_jsonl(tmp_path / "nope.jsonl", error=MyError))
+
+
+def test_skipped_lines_are_listed_and_reading_goes_on(tmp_path):
+    p = tmp_path / "some.jsonl"
+    p.write_text('{"a": 1}\n{oops\n[2]\n{"a": 3}\n')
+    skipped: list[str] = []
+    assert list(read_jsonl(p, skipped=skipped)) == [(1, {"a": 1}), (4, {"a": 3})]
+    assert [s.split(": ", 1)[0].rsplit("/", 1)[-1] for s in skipped] == [
+        "some.jsonl:2",
+        "some.jsonl:3",
+    ]

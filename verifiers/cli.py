@@ -77,39 +77,31 @@ class InputError(ValueError):
 def read_rows(path: Path, default_kind: str, skip_bad_lines: bool) -> tuple[list[dict], list[str]]:
     """All rows, validated up front, so a bad line stops the run before any work is done."""
     from verifiers import VERIFIERS
+    from verifiers.jsonl import read_jsonl
 
-    rows, skipped = [], []
+    rows: list[dict] = []
+    skipped: list[str] = []
     if not path.exists():
         raise InputError(f"{path}: no such file; pass input=<path to a JSONL file>")
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
+    fix = "fix the line, or run with skip_bad_lines=true to skip and count it"
+    lines = read_jsonl(path, fix, error=InputError, skipped=skipped if skip_bad_lines else None)
+    for lineno, row in lines:
+        try:
+            missing = [k for k in ("completion", "answer") if k not in row]
+            if missing:
+                raise ValueError(f"missing field(s) {missing}")
+            row.setdefault("kind", default_kind)
+            if row["kind"] not in VERIFIERS:
+                raise ValueError(f"unknown kind {row['kind']!r} (known: {sorted(VERIFIERS)})")
+            if "label" in row and row["label"] is not None and not isinstance(row["label"], bool):
+                raise ValueError(f"label must be true, false or null, got {row['label']!r}")
+        except ValueError as e:
+            msg = f"{path}:{lineno}: {e}"
+            if skip_bad_lines:
+                skipped.append(msg)
                 continue
-            try:
-                row = json.loads(line)
-                if not isinstance(row, dict):
-                    raise ValueError(f"expected a JSON object, got {type(row).__name__}")
-                missing = [k for k in ("completion", "answer") if k not in row]
-                if missing:
-                    raise ValueError(f"missing field(s) {missing}")
-                row.setdefault("kind", default_kind)
-                if row["kind"] not in VERIFIERS:
-                    raise ValueError(f"unknown kind {row['kind']!r} (known: {sorted(VERIFIERS)})")
-                if (
-                    "label" in row
-                    and row["label"] is not None
-                    and not isinstance(row["label"], bool)
-                ):
-                    raise ValueError(f"label must be true, false or null, got {row['label']!r}")
-            except ValueError as e:
-                msg = f"{path}:{lineno}: {e}"
-                if skip_bad_lines:
-                    skipped.append(msg)
-                    continue
-                raise InputError(
-                    f"{msg}. Fix the line, or run with skip_bad_lines=true to skip and count it."
-                ) from e
-            rows.append(row)
+            raise InputError(f"{msg}; {fix}") from e
+        rows.append(row)
     return rows, skipped
 
 

@@ -18,9 +18,11 @@ def read_jsonl(
     path: str | Path,
     fix: str = "fix or delete that line",
     error: type[ValueError] = JSONLError,
+    skipped: list[str] | None = None,
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, object) for every non-blank line. `fix` ends the error message; `error` lets a
-    caller raise its own ValueError subclass (the store raises StoreError)."""
+    caller raise its own ValueError subclass (the store raises StoreError). With a `skipped` list, a
+    bad line is not an error: its message (less the fix) goes into the list and reading goes on."""
     path = Path(path)
     if not path.exists():
         raise error(f"{path}: no such file")
@@ -32,11 +34,17 @@ def read_jsonl(
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as e:
-                raise error(f"{path}:{lineno}: not valid JSON ({e.msg}); {fix}") from e
+                what = f"{path}:{lineno}: not valid JSON ({e.msg})"
+                if skipped is None:
+                    raise error(f"{what}; {fix}") from e
+                skipped.append(what)
+                continue
             if not isinstance(row, dict):
-                raise error(
-                    f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}; {fix}"
-                )
+                what = f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}"
+                if skipped is None:
+                    raise error(f"{what}; {fix}")
+                skipped.append(what)
+                continue
             yield lineno, row
 
 
