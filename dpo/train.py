@@ -23,7 +23,6 @@ history), metrics.jsonl, config.yaml; rd-sweep-report gathers a sweep folder int
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -143,20 +142,15 @@ def ref_cache_key(model_hash: str, dataset, args) -> str:
     return h.hexdigest()[:24]
 
 
-@contextlib.contextmanager
 def _lock(path: Path, single_process: bool):
     """One computing process per key when parallel sweep points share a cache (single-rank jobs;
     ranks of one job compute together and must not wait on each other)."""
     if not single_process:
-        yield
-        return
+        return contextlib.nullcontext()
+    from filelock import FileLock
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    return FileLock(path)
 
 
 def release_precompute_engine(trainer) -> None:

@@ -10,7 +10,6 @@ tokenizer, chat template) under the cache folder. Hub names and local paths pass
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import subprocess
@@ -19,6 +18,8 @@ import tempfile
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
+
+from filelock import FileLock
 
 
 def cache_dir() -> Path:
@@ -81,8 +82,8 @@ def prepare(name_or_path: str) -> str:
     if (dest / "config.json").exists():
         return str(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    with open(dest.parent / f".{name_or_path}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # several processes may ask at once; one prepares
+    # Several processes may ask at once; one prepares, the others wait and then find it ready.
+    with FileLock(dest.parent / f".{name_or_path}.lock"):
         if not (dest / "config.json").exists():
             tmp = Path(tempfile.mkdtemp(prefix=f".{name_or_path}-", dir=dest.parent))
             try:
