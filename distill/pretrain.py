@@ -29,9 +29,8 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
 from distill.pack import PackConfig
-from rollout.checkpoints import last_checkpoint, training_summary
 from rollout.engines import ModelConfig
-from rollout.stage import Stage, file_id, model_id
+from rollout.stage import Stage, file_id, last_checkpoint, model_id, training_summary
 
 # Keys that cannot change the trained weights (rollout/stage.py leaves them out of the fingerprint).
 NON_RESULT = (

@@ -27,7 +27,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
 from rollout.engines import ModelConfig
-from rollout.stage import Stage, file_id, model_id
+from rollout.stage import Stage, file_id, last_checkpoint, model_id, training_summary
 from verifiers.jsonl import read_jsonl
 
 INIT_FROM = ("pretrain", "base")
@@ -194,8 +194,6 @@ def run(cfg: SFTStageConfig) -> dict[str, Any]:
     (out / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.structured(cfg)))
 
     # Load data, build the trainer, train (resuming from the newest checkpoint), save.
-    from rollout.checkpoints import last_checkpoint, training_summary
-
     trainer = build_trainer(cfg, model_path, load_messages(data), out)
     resume = last_checkpoint(out)
     t0 = time.perf_counter()

@@ -37,7 +37,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
 from rollout.engines import ModelConfig
-from rollout.stage import Stage, file_id, model_id
+from rollout.stage import Stage, file_id, last_checkpoint, model_id, training_summary
 from verifiers.jsonl import read_jsonl
 
 # DPOConfig fields that change the reference log-probs of the same pairs under the same weights.
@@ -397,8 +397,6 @@ def final_metrics(history: list[dict], evaluation: dict[str, float]) -> dict[str
 
 def run(cfg: DPOStageConfig) -> dict[str, Any]:
     """The stage (or one sweep point); returns its summary."""
-    from rollout.checkpoints import last_checkpoint, training_summary
-
     out, overrides = output_dir(cfg)
     final = out / "final"
     data = Path(cfg.data) if cfg.data else Path(cfg.run_dir) / "pairs" / "pairs.jsonl"

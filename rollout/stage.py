@@ -22,8 +22,8 @@ stage starts (status "running") and again, atomically and last, when every outpu
                   on_change=cfg.on_change, outputs=["final/config.json"])
     if stage.begin() == "done":        # decide(), then start() when there is something to do
         return stage.previous
-    ...                                  # train; resume from the newest checkpoint if there is one
-    stage.finish(summary)
+    resume = last_checkpoint(out)        # train; resume from the newest complete checkpoint
+    stage.finish({**training_summary(trainer, result, seconds, resume), ...})
 """
 
 from __future__ import annotations
@@ -327,3 +327,39 @@ class Stage:
         full = {**summary, "status": "done", **self.identity()}
         write_json_atomic(self.summary_path, full)
         return full
+
+
+# ---------------------------------------------------------------------------------------------
+# What the training stages (rd-pretrain, rd-sft, rd-dpo) share: where to resume, what to record.
+
+
+def last_checkpoint(out: Path) -> str | None:
+    """The newest checkpoint under `out` that a resume can load, or None.
+
+    transformers orders the checkpoint folders (trainer_utils.sort_checkpoints, by step); only
+    complete ones count. trainer_utils.get_last_checkpoint alone would return the newest folder even
+    when a kill cut its save short: the Trainer writes trainer_state.json last, and resuming from a
+    folder without it fails, where the one before it resumes fine.
+    """
+    from transformers.trainer_utils import sort_checkpoints
+
+    if not Path(out).is_dir():
+        return None
+    done = [c for c in sort_checkpoints(str(out)) if (Path(c) / "trainer_state.json").exists()]
+    return done[-1] if done else None
+
+
+def training_summary(trainer, result, seconds: float, resume: str | None) -> dict[str, Any]:
+    """What every training stage records: steps, losses (every logged step), time, resume point.
+    train_loss is the mean of the logged losses over the whole run (the trainer's own figure covers
+    only the steps since a resume), so a resumed run records what an uninterrupted one does."""
+    logged = [(h["step"], h["loss"]) for h in trainer.state.log_history if "loss" in h]
+    return {
+        "steps": trainer.state.global_step,
+        "train_loss": sum(x for _, x in logged) / len(logged) if logged else result.training_loss,
+        "first_loss": logged[0][1] if logged else None,
+        "last_loss": logged[-1][1] if logged else None,
+        "loss_by_step": logged,
+        "seconds": round(seconds, 1),
+        "resumed_from": resume,
+    }

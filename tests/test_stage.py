@@ -124,6 +124,25 @@ def test_model_and_file_identities_follow_content_not_paths_or_times(tmp_path):
     assert file_id(f) != before
 
 
+def test_resume_point_is_the_newest_complete_checkpoint(tmp_path):
+    """A kill during a save leaves the newest checkpoint folder without trainer_state.json (the
+    Trainer writes it last): the resume point is the one before it. transformers'
+    get_last_checkpoint would pick the incomplete one, which is why rollout.stage filters it."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    from rollout.stage import last_checkpoint
+
+    assert last_checkpoint(tmp_path / "nothing here") is None
+    assert last_checkpoint(tmp_path) is None
+    for step, complete in ((2, True), (9, True), (10, True), (12, False)):
+        (tmp_path / f"checkpoint-{step}").mkdir()
+        if complete:
+            (tmp_path / f"checkpoint-{step}" / "trainer_state.json").write_text("{}")
+    (tmp_path / "checkpoint-notes.txt").write_text("not a checkpoint")
+    assert last_checkpoint(tmp_path) == str(tmp_path / "checkpoint-10")  # by step, not by name
+    assert get_last_checkpoint(str(tmp_path)) == str(tmp_path / "checkpoint-12")
+
+
 # ----------------------------------------------------------------------------- the stages
 
 
@@ -314,7 +333,7 @@ def test_eval_cells_follow_their_checkpoints(tiny_model, tmp_path, capsys):
     fingerprint) is evaluated again, the other checkpoints are not."""
     from test_eval import cfg_for
 
-    from rollout.evaluate import run as evaluate
+    from evaluation.evaluate import run as evaluate
 
     final = tmp_path / "sft" / "final"
     shutil.copytree(tiny_model, final)
