@@ -17,6 +17,9 @@ Outputs under run_dir/eval/:
                                            speed, and the protocol fingerprint; written last
   table.md, table.json   rows = checkpoints in order, columns = benchmarks: pass@1 % [95% CI], delta
                          vs the row above with a paired-bootstrap p-value; maj@n, truncation, tokens
+  comparison.json        every paired comparison (compare()): each checkpoint vs the row above it
+                         ("stages") and the last vs the first ("overall"), per benchmark: delta,
+                         its 95% CI, p-value; what rd-pipeline's report quotes
   accuracy.png, summary.json, config.yaml
 Every checkpoint x benchmark follows the stage contract (rollout/stage.py) on its own: its
 fingerprint covers the model's identity (a stage's checkpoint by that stage's fingerprint, another
@@ -42,9 +45,15 @@ import hydra
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
-from rollout.engines import EngineConfig, ModelConfig
+from evaluation.metrics import (
+    bootstrap_ci,
+    breakdown,
+    majority_vote,
+    paired_bootstrap,
+    pass_at_k,
+)
+from rollout.engines import EngineConfig, ModelConfig, engine_kwargs
 from rollout.farm import SamplingConfig
-from rollout.metrics import bootstrap_ci, breakdown, majority_vote, paired_bootstrap, pass_at_k
 from rollout.problems import ProblemsConfig, load_problems
 from rollout.prompts import THINKING_MODES, PromptConfig
 from rollout.stage import Stage, model_id
@@ -54,14 +63,7 @@ from rollout.store import (
     write_jsonl_atomic,
     write_text_atomic,
 )
-
-
-def heldout() -> ProblemsConfig:
-    """The held-out synthetic set: the same definition curation decontaminates against
-    (conf/curate.yaml decontam.sets), so no training stage has seen these problems."""
-    return ProblemsConfig(
-        source="synthetic", seed=1000, count=200, generators=None, difficulty=[1, 2, 3]
-    )
+from verifiers.jsonl import load_jsonl
 
 
 @dataclass
@@ -69,7 +71,8 @@ class EvalConfig:
     run_dir: str = "runs/demo"
     # name -> model folder, recipe name (rollout/models.py) or hub name; rows of the table, in order
     checkpoints: dict[str, str] = field(default_factory=lambda: {"base": "smollm2_135m"})
-    benchmarks: dict[str, ProblemsConfig] = field(default_factory=lambda: {"heldout": heldout()})
+    # name -> problems; conf/eval.yaml adds the held-out set by name (conf/problems/heldout.yaml)
+    benchmarks: dict[str, ProblemsConfig] = field(default_factory=dict)
     seed: int = 0  # per-problem sampling seeds (the same for every checkpoint) and the bootstrap
     greedy: bool = (
         False  # one sample per problem at temperature 0 (overrides sampling.n/temperature)
@@ -189,10 +192,6 @@ def protocol(
         "sampling": {"n": n, **sampling},
         "seed": cfg.seed,
     }
-
-
-def _read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
 
 
 def generate_and_verify(
@@ -317,11 +316,56 @@ def metrics_of(rows: list[dict], cfg: EvalConfig) -> tuple[dict[str, Any], list[
     }, notes
 
 
-def make_table(cfg: EvalConfig, cells: dict[tuple[str, str], dict], scores) -> dict[str, Any]:
-    """Rows = checkpoints in order; each row after the first is compared with the one above it."""
+def _paired(cfg: EvalConfig, scores, ck: str, vs: str, b: str) -> dict[str, Any]:
+    """Checkpoint `ck` against `vs` on benchmark `b`: paired bootstrap over the problems both have."""
+    a, c = scores[vs, b], scores[ck, b]
+    common = [pid for pid in a if pid in c]  # the same problems; guard all the same
+    cmp = paired_bootstrap(
+        [a[p] for p in common], [c[p] for p in common], n_boot=cfg.n_boot, seed=cfg.seed
+    )
+    return {
+        "checkpoint": ck,
+        "vs": vs,
+        "benchmark": b,
+        "problems": len(common),
+        "delta": cmp["delta"],
+        "delta_ci": list(cmp["ci"]),
+        "p_value": cmp["p_value"],
+    }
+
+
+def compare(cfg: EvalConfig, scores: dict[tuple[str, str], dict[str, float]]) -> dict[str, Any]:
+    """Every paired comparison rd-eval reports (comparison.json), from per-problem pass@1 scores
+    {(checkpoint, benchmark): {problem_id: pass@1}}:
+      stages:  each checkpoint against the row above it, per benchmark (table.json's vs/delta cells)
+      overall: the last checkpoint against the first, per benchmark (what the whole pipeline
+               changed; [] with a single checkpoint)
+    Each entry: checkpoint, vs, benchmark, problems (paired), delta (pass@1 points / 100),
+    delta_ci (95%), p_value (two-sided); all with this config's n_boot and seed."""
     names = list(cfg.checkpoints)
+    stages = [
+        _paired(cfg, scores, ck, names[i - 1], b)
+        for i, ck in enumerate(names)
+        if i > 0
+        for b in cfg.benchmarks
+    ]
+    overall = (
+        [_paired(cfg, scores, names[-1], names[0], b) for b in cfg.benchmarks]
+        if len(names) > 1
+        else []
+    )
+    return {"n_boot": cfg.n_boot, "seed": cfg.seed, "stages": stages, "overall": overall}
+
+
+def make_table(
+    cfg: EvalConfig, cells: dict[tuple[str, str], dict], compared: dict[str, Any]
+) -> dict[str, Any]:
+    """Rows = checkpoints in order; each row after the first is compared with the one above it
+    (`compared`: what compare() returns)."""
+    names = list(cfg.checkpoints)
+    vs_above = {(c["checkpoint"], c["benchmark"]): c for c in compared["stages"]}
     rows = []
-    for i, ck in enumerate(names):
+    for ck in names:
         row: dict[str, Any] = {"checkpoint": ck, "model": cfg.checkpoints[ck], "cells": {}}
         for b in cfg.benchmarks:
             m = cells[ck, b]
@@ -340,16 +384,9 @@ def make_table(cfg: EvalConfig, cells: dict[tuple[str, str], dict], scores) -> d
                 "delta_ci": None,
                 "p_value": None,
             }
-            if i > 0:
-                prev = names[i - 1]
-                a, c = scores[prev, b], scores[ck, b]
-                common = [pid for pid in a if pid in c]  # the same problems; guard all the same
-                cmp = paired_bootstrap(
-                    [a[p] for p in common], [c[p] for p in common], n_boot=cfg.n_boot, seed=cfg.seed
-                )
-                cell.update(
-                    vs=prev, delta=cmp["delta"], delta_ci=list(cmp["ci"]), p_value=cmp["p_value"]
-                )
+            cmp = vs_above.get((ck, b))
+            if cmp is not None:
+                cell.update({k: cmp[k] for k in ("vs", "delta", "delta_ci", "p_value")})
             row["cells"][b] = cell
         rows.append(row)
     return {"checkpoints": names, "benchmarks": list(cfg.benchmarks), "rows": rows}
@@ -445,13 +482,6 @@ def plot_accuracy(table: dict[str, Any], path: Path) -> Path:
     return path
 
 
-def engine_kwargs(cfg: EvalConfig) -> dict[str, Any]:
-    """The model config's options for this engine kind, engine.kwargs over them (as rd-rollout)."""
-    if cfg.engine.name in ("vllm", "hf"):
-        return {**getattr(cfg.model, cfg.engine.name, {}), **cfg.engine.kwargs}
-    return dict(cfg.engine.kwargs)
-
-
 def run(cfg: EvalConfig, engine=None) -> dict[str, Any]:
     """The stage. An `engine` passed in (tests, benchmarks) serves every checkpoint and stays open."""
     from rollout.engines import make_engine
@@ -473,9 +503,10 @@ def run(cfg: EvalConfig, engine=None) -> dict[str, Any]:
         outputs=[
             "table.json",
             "table.md",
+            "comparison.json",
             *(f"{ck}/{b}/{f}" for ck in cfg.checkpoints for b in cfg.benchmarks for f in CELL),
         ],
-        own=["table.json", "table.md", "accuracy.png", "config.yaml"],
+        own=["table.json", "table.md", "comparison.json", "accuracy.png", "config.yaml"],
     )
     if stage.begin() == "done":
         return json.loads((out / "table.json").read_text())
@@ -519,7 +550,11 @@ def run(cfg: EvalConfig, engine=None) -> dict[str, Any]:
 
         # One engine per checkpoint, only when something is left, closed before the next.
         own = engine is None and bool(todo)
-        eng = make_engine(cfg.engine.name, prepare(spec), engine_kwargs(cfg)) if own else engine
+        eng = (
+            make_engine(cfg.engine.name, prepare(spec), engine_kwargs(cfg.model, cfg.engine))
+            if own
+            else engine
+        )
         try:
             for b, d, proto, cell in todo:
                 cell.start(checkpoint=ck, benchmark=b)  # status running: no half-old, half-new cell
@@ -550,7 +585,7 @@ def run(cfg: EvalConfig, engine=None) -> dict[str, Any]:
     for ck in cfg.checkpoints:
         for b in cfg.benchmarks:
             d = out / ck / b
-            rows = _read_jsonl(d / "problems.jsonl")
+            rows = load_jsonl(d / "problems.jsonl", f"delete {d} to evaluate {ck} on {b} again")
             stats, cell_notes = metrics_of(rows, cfg)
             notes += [n for n in cell_notes if n not in notes]
             saved = json.loads((d / "metrics.json").read_text())
@@ -562,9 +597,11 @@ def run(cfg: EvalConfig, engine=None) -> dict[str, Any]:
     for note in notes:
         print(f"rd-eval: note: {note}", file=sys.stderr)
 
-    # The comparison: table.md, table.json, accuracy.png, summary.json.
-    table = make_table(cfg, cells, scores)
+    # The comparison: comparison.json, table.md, table.json, accuracy.png, summary.json.
+    compared = compare(cfg, scores)
+    table = make_table(cfg, cells, compared)
     table["notes"] = notes
+    write_json_atomic(out / "comparison.json", compared)
     write_json_atomic(out / "table.json", table)
     markdown = table_markdown(table)
     write_text_atomic(out / "table.md", markdown)

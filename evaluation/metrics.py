@@ -4,7 +4,7 @@ Pure functions on numbers (numpy only), so rd-eval, notebooks and tests share on
 The unit of resampling is the problem, not the sample: samples of one problem are correlated, and
 the question a benchmark answers is "how would this model do on other problems like these".
 
-    from rollout.metrics import pass_at_k, bootstrap_ci, paired_bootstrap, majority_vote
+    from evaluation.metrics import pass_at_k, bootstrap_ci, paired_bootstrap, majority_vote
     pass_at_k(n=5, c=2, k=2)                     # 0.7
     bootstrap_ci(per_problem_pass1)              # (low, high) of the mean, 95%
     paired_bootstrap(base_scores, sft_scores)    # {"delta", "ci", "p_value", "n"}

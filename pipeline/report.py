@@ -118,56 +118,43 @@ def provenance(cfg, run_dir: Path, state: dict[str, Any]) -> dict[str, Any]:
     return {"stages": stages, "rows": rows}
 
 
-def verdicts(table: dict[str, Any]) -> list[str]:
-    """One plain sentence per (stage, benchmark): what changed, by how much, significant or not."""
+def verdicts(compared: dict[str, Any]) -> list[str]:
+    """One plain sentence per (stage, benchmark): what changed, by how much, significant or not.
+    `compared` is rd-eval's comparison.json (evaluation/evaluate.py compare())."""
     out = []
-    for row in table.get("rows", [])[1:]:
-        for bench, c in row["cells"].items():
-            if c.get("delta") is None:
-                continue
-            d, p = 100 * c["delta"], c["p_value"]
-            lo, hi = (100 * x for x in c["delta_ci"])
-            where = f"{row['checkpoint']} vs {c['vs']} on {bench} ({c['problems']} problems)"
-            if p < ALPHA and d > 0:
-                out.append(
-                    f"- {where}: **improved by {d:+.1f} points** (95% CI [{lo:+.1f}, {hi:+.1f}], p={p:.3f})."
-                )
-            elif p < ALPHA:
-                out.append(
-                    f"- {where}: **worse by {d:+.1f} points** (95% CI [{lo:+.1f}, {hi:+.1f}], p={p:.3f})."
-                )
-            else:
-                out.append(
-                    f"- {where}: {d:+.1f} points, not significant at this size (95% CI "
-                    f"[{lo:+.1f}, {hi:+.1f}], p={p:.2f})."
-                )
+    for c in compared.get("stages", []):
+        d, p = 100 * c["delta"], c["p_value"]
+        lo, hi = (100 * x for x in c["delta_ci"])
+        where = f"{c['checkpoint']} vs {c['vs']} on {c['benchmark']} ({c['problems']} problems)"
+        if p < ALPHA and d > 0:
+            out.append(
+                f"- {where}: **improved by {d:+.1f} points** (95% CI [{lo:+.1f}, {hi:+.1f}], p={p:.3f})."
+            )
+        elif p < ALPHA:
+            out.append(
+                f"- {where}: **worse by {d:+.1f} points** (95% CI [{lo:+.1f}, {hi:+.1f}], p={p:.3f})."
+            )
+        else:
+            out.append(
+                f"- {where}: {d:+.1f} points, not significant at this size (95% CI "
+                f"[{lo:+.1f}, {hi:+.1f}], p={p:.2f})."
+            )
     return out
 
 
-def overall(run_dir: Path, table: dict[str, Any]) -> list[str]:
-    """The last checkpoint against the first (the whole pipeline), paired over the same problems."""
-    from rollout.metrics import paired_bootstrap
-
-    rows = table.get("rows", [])
-    if len(rows) < 3:
+def overall(table: dict[str, Any], compared: dict[str, Any]) -> list[str]:
+    """The last checkpoint against the first (the whole pipeline), paired over the same problems:
+    rd-eval's comparison.json `overall`, quoted when the table has a row between them (with two
+    rows it is the one stage comparison that verdicts already states)."""
+    if len(table.get("rows", [])) < 3:
         return []
-    first, last = rows[0]["checkpoint"], rows[-1]["checkpoint"]
     out = []
-    for bench in table["benchmarks"]:
-        scores = []
-        for ck in (first, last):
-            path = run_dir / "eval" / ck / bench / "problems.jsonl"
-            if not path.exists():
-                return []
-            rows_ = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
-            scores.append({r["problem_id"]: r["pass@1"] for r in rows_})
-        common = [pid for pid in scores[0] if pid in scores[1]]
-        cmp = paired_bootstrap([scores[0][p] for p in common], [scores[1][p] for p in common])
-        d, (lo, hi), pv = 100 * cmp["delta"], (100 * x for x in cmp["ci"]), cmp["p_value"]
+    for c in compared["overall"]:
+        d, (lo, hi), pv = 100 * c["delta"], (100 * x for x in c["delta_ci"]), c["p_value"]
         sig = "significant" if pv < ALPHA else "not significant at this size"
         out.append(
-            f"- **{last} vs {first}** on {bench} ({len(common)} problems): {d:+.1f} points "
-            f"(95% CI [{lo:+.1f}, {hi:+.1f}], p={pv:.3f}; {sig})."
+            f"- **{c['checkpoint']} vs {c['vs']}** on {c['benchmark']} ({c['problems']} problems): "
+            f"{d:+.1f} points (95% CI [{lo:+.1f}, {hi:+.1f}], p={pv:.3f}; {sig})."
         )
     return out
 
@@ -227,10 +214,13 @@ def write_report(cfg, state: dict[str, Any]) -> dict[str, Any]:
 
     run_dir = Path(cfg.run_dir)
     table = _load(run_dir / "eval" / "table.json")
-    if not table:
-        raise ValueError(
-            f"no evaluation table at {run_dir / 'eval' / 'table.json'}: run the eval stage"
-        )
+    compared = _load(run_dir / "eval" / "comparison.json")
+    for name, got in (("table.json", table), ("comparison.json", compared)):
+        if not got:
+            raise ValueError(
+                f"no evaluation {name} at {run_dir / 'eval' / name}: run the eval stage "
+                "(rd-eval writes both)"
+            )
     table_md = (
         (run_dir / "eval" / "table.md").read_text()
         if (run_dir / "eval" / "table.md").exists()
@@ -238,7 +228,7 @@ def write_report(cfg, state: dict[str, Any]) -> dict[str, Any]:
     )
     facts = stage_facts(run_dir)
     made = provenance(cfg, run_dir, state)
-    said = overall(run_dir, table) + verdicts(table)
+    said = overall(table, compared) + verdicts(compared)
     seconds = {s: v.get("seconds") for s, v in state.items() if isinstance(v, dict)}
     self_distill = cfg.teacher == cfg.student
     lines = [f"# {cfg.title}", ""]

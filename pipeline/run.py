@@ -43,7 +43,7 @@ COMMANDS = {
     "sft": ("distill.sft", "sft", "sft/summary.json"),
     "pairs": ("dpo.pairs", "pairs", "pairs/summary.json"),
     "dpo": ("dpo.train", "dpo", "dpo/summary.json"),
-    "eval": ("rollout.evaluate", "eval", "eval/summary.json"),
+    "eval": ("evaluation.evaluate", "eval", "eval/summary.json"),
 }
 CHECKPOINT_STAGES = ("pretrain", "sft", "dpo")
 

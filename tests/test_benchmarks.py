@@ -15,7 +15,7 @@ import pytest
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
-from rollout.metrics import breakdown
+from evaluation.metrics import breakdown
 from rollout.problems import load_problems
 from verifiers import verify
 

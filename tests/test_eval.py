@@ -14,7 +14,7 @@ import yaml
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
-from rollout.evaluate import EvalConfig, heldout, make_table, run, table_markdown
+from evaluation.evaluate import EvalConfig, compare, make_table, run, table_markdown
 from rollout.problems import ProblemsConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -110,6 +110,8 @@ def test_outputs_have_the_documented_structure(tiny_model, hf_engine, tmp_path, 
     for name in ("table.md", "table.json", "summary.json", "config.yaml", "accuracy.png"):
         assert (out / name).exists(), name
     assert json.loads((out / "table.json").read_text()) == json.loads(json.dumps(table))
+    compared = json.loads((out / "comparison.json").read_text())
+    assert compared == {"n_boot": 200, "seed": 0, "stages": [], "overall": []}  # one row
     assert table["rows"][0]["cells"]["tiny"]["p_value"] is None  # the first row has nothing above
     assert any("pass@4" in n for n in table["notes"])
     summary = json.loads((out / "summary.json").read_text())
@@ -134,6 +136,13 @@ def test_a_finished_run_generates_nothing_and_a_protocol_change_redoes_it(
     assert (tmp_path / "eval" / "base" / "tiny" / "samples.jsonl").read_text() == samples
     summary = json.loads((tmp_path / "eval" / "summary.json").read_text())
     assert summary["evaluated"] == [] and summary["reused"] == [["base", "tiny"]]
+
+    # An eval folder without comparison.json (made before rd-eval wrote it) gets one from the
+    # per-problem rows, nothing generated.
+    (tmp_path / "eval" / "comparison.json").unlink()
+    older = Counting(hf_engine)
+    run(cfg_for(tmp_path, {"base": tiny_model}, ks=[1], n_boot=300), engine=older)
+    assert older.calls == 0 and (tmp_path / "eval" / "comparison.json").exists()
 
     changed = Counting(hf_engine)
     run(cfg_for(tmp_path, {"base": tiny_model}, **{"sampling.max_tokens": 6}), engine=changed)
@@ -193,6 +202,22 @@ def test_two_checkpoints_give_a_paired_two_row_table(tiny_model, tmp_path, monke
     }
     md = (out / "eval" / "table.md").read_text()
     assert "| stage2 | 0.0 [0.0, 0.0] +0.0 p=1.000 |" in md and "tiny maj@2" in md
+    compared = json.loads((out / "eval" / "comparison.json").read_text())
+    assert (
+        compared["stages"]
+        == compared["overall"]
+        == [
+            {
+                "checkpoint": "stage2",
+                "vs": "base",
+                "benchmark": "tiny",
+                "problems": 4,
+                "delta": 0.0,
+                "delta_ci": [0.0, 0.0],
+                "p_value": 1.0,
+            }
+        ]
+    )
     # The same per-problem seeds for every checkpoint: that is what makes the comparison paired.
     seeds = [
         [
@@ -211,7 +236,7 @@ def test_two_checkpoints_give_a_paired_two_row_table(tiny_model, tmp_path, monke
 
 def test_the_table_marks_significant_gains():
     cfg = EvalConfig(checkpoints={"base": "a", "sft": "b"}, n_boot=10000)
-    cfg.benchmarks = {"b1": heldout()}
+    cfg.benchmarks = {"b1": ProblemsConfig(source="synthetic")}
     ids = [f"p{i}" for i in range(100)]
     scores = {
         ("base", "b1"): {p: 0.0 for p in ids},
@@ -230,12 +255,49 @@ def test_the_table_marks_significant_gains():
         }
         for key, s in scores.items()
     }
-    table = make_table(cfg, cells, scores)
+    compared = compare(cfg, scores)
+    table = make_table(cfg, cells, compared)
     cell = table["rows"][1]["cells"]["b1"]
     assert cell["delta"] == pytest.approx(0.5) and cell["p_value"] < 0.01
+    assert compared["stages"] == compared["overall"]  # two rows: the one comparison is both
+    assert {k: cell[k] for k in ("vs", "delta", "delta_ci", "p_value")} == {
+        k: compared["stages"][0][k] for k in ("vs", "delta", "delta_ci", "p_value")
+    }
     md = table_markdown(table)
     assert "| sft | 50.0 [0.0, 0.0] +50.0 p<0.001* |" in md
     assert "| base | 0.0 | 25.0 | 100 |" in md
+
+
+def test_the_comparison_pairs_each_row_with_the_one_above_and_the_last_with_the_first():
+    from evaluation.metrics import paired_bootstrap
+
+    cfg = EvalConfig(checkpoints={"base": "a", "sft": "b", "dpo": "c"}, n_boot=2000, seed=3)
+    cfg.benchmarks = {"b1": ProblemsConfig(source="synthetic"), "b2": ProblemsConfig()}
+    ids = [f"p{i}" for i in range(40)]
+    rates = {"base": 0.2, "sft": 0.5, "dpo": 0.4}
+    scores = {
+        (ck, b): {p: float((i * 7 + j) % 10 < 10 * r) for i, p in enumerate(ids)}
+        for ck, r in rates.items()
+        for j, b in enumerate(cfg.benchmarks)
+    }
+    compared = compare(cfg, scores)
+    assert [(c["checkpoint"], c["vs"], c["benchmark"]) for c in compared["stages"]] == [
+        ("sft", "base", "b1"),
+        ("sft", "base", "b2"),
+        ("dpo", "sft", "b1"),
+        ("dpo", "sft", "b2"),
+    ]
+    assert [(c["checkpoint"], c["vs"]) for c in compared["overall"]] == [("dpo", "base")] * 2
+    last_vs_first = compared["overall"][0]
+    expect = paired_bootstrap(
+        [scores["base", "b1"][p] for p in ids],
+        [scores["dpo", "b1"][p] for p in ids],
+        n_boot=2000,
+        seed=3,
+    )
+    assert last_vs_first["delta"] == pytest.approx(0.2) == expect["delta"]
+    assert last_vs_first["delta_ci"] == list(expect["ci"])
+    assert last_vs_first["p_value"] == expect["p_value"] and last_vs_first["problems"] == 40
 
 
 def test_greedy_takes_one_sample_and_skips_larger_k(tiny_model, hf_engine, tmp_path, capsys):
@@ -270,7 +332,7 @@ def test_config_errors_name_the_key_and_the_fix_all_at_once(tiny_model, tmp_path
 
 
 def test_recipes_and_hub_names_pass_the_checkpoint_check():
-    from rollout.evaluate import checkpoint_error
+    from evaluation.evaluate import checkpoint_error
 
     assert checkpoint_error("base", "smollm2_135m") is None
     assert checkpoint_error("base", "microsoft/Phi-4-mini-instruct") is None
@@ -283,7 +345,7 @@ def test_cli_reports_config_errors_with_exit_code_2(tmp_path):
         [
             sys.executable,
             "-m",
-            "rollout.evaluate",
+            "evaluation.evaluate",
             f"checkpoints.base={tmp_path}/nope",
             "plot=false",
         ],
@@ -322,14 +384,35 @@ def test_eval_yaml_composes_into_a_typed_config():
     assert typed.prompt.example is False and typed.engine.name == "vllm"
 
 
-def test_the_default_heldout_set_is_the_one_curation_decontaminates_against():
+def test_the_heldout_benchmark_is_the_set_named_in_conf_problems():
+    """conf/eval.yaml takes the held-out set by name (conf/problems/heldout.yaml); the dataclass
+    does not restate it, a smaller set is picked by name, and the set can be dropped."""
     with initialize_config_module(config_module="conf", version_base="1.3"):
         typed = OmegaConf.to_object(compose(config_name="eval"))
-    assert typed.benchmarks["heldout"] == heldout() == EvalConfig().benchmarks["heldout"]
-    curate = yaml.safe_load((ROOT / "conf" / "curate.yaml").read_text())
-    synthetic = [s for s in curate["decontam"]["sets"] if s["source"] == "synthetic"]
-    assert len(synthetic) == 1
-    assert all(getattr(heldout(), k) == v for k, v in synthetic[0].items())
+        smaller = OmegaConf.to_object(
+            compose(
+                config_name="eval",
+                overrides=[
+                    "problems@benchmarks.heldout=heldout_arith",
+                    "benchmarks.heldout.limit=12",
+                ],
+            )
+        )
+        dropped = OmegaConf.to_object(
+            compose(
+                config_name="eval",
+                overrides=["~benchmarks.heldout", "+problems@benchmarks.aime24=aime24"],
+            )
+        )
+
+    def named(name):
+        return yaml.safe_load((ROOT / "conf" / "problems" / f"{name}.yaml").read_text())
+
+    assert typed.benchmarks == {"heldout": ProblemsConfig(**named("heldout"))}
+    assert typed.benchmarks["heldout"].count == 200 and typed.benchmarks["heldout"].limit is None
+    assert smaller.benchmarks == {"heldout": ProblemsConfig(**named("heldout_arith"), limit=12)}
+    assert list(dropped.benchmarks) == ["aime24"]
+    assert EvalConfig().benchmarks == {}
 
 
 @pytest.mark.parametrize(

@@ -1,11 +1,11 @@
-"""rollout/metrics.py against values worked out by hand and against simulation."""
+"""evaluation/metrics.py against values worked out by hand and against simulation."""
 
 import math
 
 import numpy as np
 import pytest
 
-from rollout.metrics import bootstrap_ci, majority_vote, paired_bootstrap, pass_at_k
+from evaluation.metrics import bootstrap_ci, majority_vote, paired_bootstrap, pass_at_k
 
 # ----------------------------------------------------------------------------- pass@k
 

@@ -52,8 +52,8 @@ def _register_schemas():
     import dpo.pairs  # noqa: F401
     import dpo.sweep_report  # noqa: F401
     import dpo.train  # noqa: F401
+    import evaluation.evaluate  # noqa: F401
     import pipeline.run  # noqa: F401
-    import rollout.evaluate  # noqa: F401
     import rollout.generate  # noqa: F401
     import verifiers.cli  # noqa: F401
 
