@@ -215,11 +215,11 @@ def measure(make, args) -> list[dict]:
         items = make(args.n, seed=1000 + r)
         # Cold caches every round: fresh workers, no remembered verdicts, no cached golds.
         _close_pools()
-        mathrules.REMEMBERED.data.clear()
+        mathrules.remembered.cache_clear()
         mathrules._gold.cache_clear()
         mathrules.to_sympy.cache_clear()
         verify_batch([{"completion": "\\boxed{\\log_2 8}", "answer": "3"}], workers=args.workers)
-        mathrules.REMEMBERED.data.clear()
+        mathrules.remembered.cache_clear()
         base_s, base_out = bench_plain_math_verify(items)
         t0 = time.perf_counter()
         ours = verify_batch(items, workers=args.workers)

@@ -137,3 +137,17 @@ def test_verify_batch_works_without_a_main_guard(entry, tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     assert "RESULT [True, True, True]" in out.stdout, out.stdout + out.stderr[-2000:]
     assert "Traceback" not in out.stderr, out.stderr[-2000:]
+
+
+def test_a_verdict_a_worker_reached_is_reused_on_the_fast_path():
+    """A (gold, answer) pair that needed SymPy in a worker is decided in the calling thread the next
+    time (mathrules.remembered): samples of one problem repeat their final answer."""
+    from verifiers import mathrules
+
+    mathrules.remembered.cache_clear()
+    completion, gold = "so \\boxed{x^2+2x+1}", "(x+1)^2"
+    assert mathrules.check(completion, gold, fast_only=True) is None  # needs SymPy
+    [v] = verify_batch([{"completion": completion, "answer": gold}], workers=1)
+    assert v.correct is True
+    again = mathrules.check("it is \\boxed{x^2+2x+1}", gold, fast_only=True)
+    assert again is not None and again.correct is True and again.reason == v.reason

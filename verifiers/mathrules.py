@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import random
 import re
-import threading
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
@@ -764,29 +763,15 @@ _PLACEHOLDER = re.compile(
 )
 
 
-class _Remembered:
-    """(gold, answer phrase) -> verdict fields, filled from slow-path results.
+@lru_cache(maxsize=50_000)
+def remembered(gold: str, phrase: str) -> list:
+    """The verdict a worker reached for (gold, answer phrase): [correct, reason], or [] until one has.
 
-    Samples of one problem repeat the same final answer; a verdict SymPy reached once is reused in
-    the calling thread, without a worker round trip. Bounded; safe across threads.
+    Samples of one problem repeat the same final answer; a verdict SymPy reached once (in a worker)
+    is reused in the calling thread, without a worker round trip. lru_cache keeps the slots (bounded,
+    least recently used out, safe across threads); remember() fills a slot, check() reads it.
     """
-
-    def __init__(self, size: int = 50_000):
-        self.size = size
-        self.data: dict[tuple[str, str], tuple[bool | None, str]] = {}
-        self.lock = threading.Lock()
-
-    def get(self, key):
-        return self.data.get(key)
-
-    def put(self, key, value) -> None:
-        with self.lock:
-            if len(self.data) >= self.size:
-                self.data.pop(next(iter(self.data)))
-            self.data[key] = value
-
-
-REMEMBERED = _Remembered()
+    return []
 
 
 def remember(verdict: Verdict, answer) -> None:
@@ -797,7 +782,7 @@ def remember(verdict: Verdict, answer) -> None:
         and verdict.correct is not None
         and answer is not None
     ):
-        REMEMBERED.put((str(answer), verdict.extracted), (verdict.correct, verdict.reason))
+        remembered(str(answer), verdict.extracted)[:] = [verdict.correct, verdict.reason]
 
 
 @lru_cache(maxsize=4096)
@@ -1052,8 +1037,8 @@ def check(
     if _PLACEHOLDER.match(phrase) or "\\boxed{}" in phrase:
         return verdict(False, phrase, "placeholder final answer")
     if fast_only:
-        seen = REMEMBERED.get((str(answer), phrase))
-        if seen is not None:
+        seen = remembered(str(answer), phrase)
+        if seen:
             return verdict(seen[0], phrase, seen[1])
         if len(phrase) > 300:
             return None  # long phrases go to a worker, where a runaway regex or parse can be killed
