@@ -1,6 +1,9 @@
 """Tokenize and pack a text corpus into fixed-length, memory-mapped training shards.
 
-    python -m distill.pack corpus.jsonl out_dir --tokenizer smollm2_135m --seq-len 2048 --workers 2
+    python -m distill.pack corpus=corpus.jsonl out_dir=out tokenizer=smollm2_135m pack.seq_len=2048
+
+rd-pretrain packs its corpus itself (its `pack.*` keys are these); this command packs one alone, e.g.
+on a CPU node before training. Keys: PackCommandConfig below; conf/pack.yaml.
 
 Streams the corpus (JSONL with a `text` field, any size: never loaded whole), tokenizes it in worker
 processes with the tokenizer's fast batch encoder, and packs documents back to back into sequences
@@ -14,17 +17,19 @@ shards and redoes only the one it was in. Training reads shards with `PackedData
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import chain, islice
 from multiprocessing import get_context
 from pathlib import Path
 
+import hydra
 import numpy as np
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, OmegaConf
 
 BOUNDARIES = ("reset", "separator")
 
@@ -34,9 +39,20 @@ class PackConfig:
     seq_len: int = 2048
     boundaries: str = "reset"
     docs_per_shard: int = 50_000
-    workers: int = 2
+    workers: int | None = 2  # tokenizer processes; None: every core
     batch_docs: int = 256  # documents per tokenizer call
     text_field: str = "text"
+
+
+@dataclass
+class PackCommandConfig:
+    corpus: str = MISSING  # a JSONL file with a `text` field per line (plain or .gz)
+    out_dir: str = MISSING
+    tokenizer: str = "smollm2_135m"  # a model recipe name (rollout/models.py), hub name or folder
+    pack: PackConfig = field(default_factory=PackConfig)
+
+
+ConfigStore.instance().store(name="pack_schema", node=PackCommandConfig)
 
 
 def iter_lines(path: Path) -> Iterator[tuple[int, str]]:
@@ -186,7 +202,9 @@ def pack(
     lines = iter_lines(corpus)
     ctx = get_context("spawn")
     init = (tokenizer_path, cfg.text_field, str(corpus))
-    with ctx.Pool(cfg.workers, initializer=_init_worker, initargs=init) as pool:
+    with ctx.Pool(
+        cfg.workers or os.cpu_count() or 1, initializer=_init_worker, initargs=init
+    ) as pool:
         index = 0
         while True:
             docs = list(islice(lines, cfg.docs_per_shard))
@@ -284,33 +302,26 @@ class PackedDataset:
         }
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    ap.add_argument("corpus")
-    ap.add_argument("out_dir")
-    ap.add_argument(
-        "--tokenizer", default="smollm2_135m", help="a model recipe name, hub name or folder"
-    )
-    ap.add_argument("--seq-len", type=int, default=2048)
-    ap.add_argument("--boundaries", choices=BOUNDARIES, default="reset")
-    ap.add_argument("--docs-per-shard", type=int, default=50_000)
-    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    args = ap.parse_args()
+@hydra.main(config_path="pkg://conf", config_name="pack", version_base="1.3")
+def _hydra_main(cfg) -> None:
+    typed: PackCommandConfig = OmegaConf.to_object(cfg)  # type: ignore[assignment]
     from tqdm import tqdm
 
     from rollout.models import prepare
 
-    cfg = PackConfig(
-        seq_len=args.seq_len,
-        boundaries=args.boundaries,
-        docs_per_shard=args.docs_per_shard,
-        workers=args.workers,
-    )
-    with tqdm(unit="tok", unit_scale=True, desc="pack", file=sys.stderr) as bar:
-        totals = pack(args.corpus, args.out_dir, prepare(args.tokenizer), cfg, progress=bar.update)
+    try:
+        with tqdm(unit="tok", unit_scale=True, desc="pack", file=sys.stderr) as bar:
+            totals = pack(
+                typed.corpus, typed.out_dir, prepare(typed.tokenizer), typed.pack, bar.update
+            )
+    except ValueError as e:
+        print(f"distill.pack: error: {e}", file=sys.stderr)
+        sys.exit(2)
     print(json.dumps(totals, indent=2))
+
+
+def main() -> None:
+    _hydra_main()
 
 
 if __name__ == "__main__":

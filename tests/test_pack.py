@@ -118,3 +118,37 @@ def test_a_document_that_ends_with_eos_gets_no_second_one(tiny_model, tmp_path):
     second = tok(texts[1], add_special_tokens=False)["input_ids"]
     assert first[-1] == tok.eos_token_id
     assert got == first + second + [tok.eos_token_id]
+
+
+README_PACK = "python -m distill.pack corpus=corpus.jsonl out_dir=packed pack.seq_len=2048"
+
+
+def test_the_readme_pack_command_runs_as_printed(smollm2_path, tmp_path):
+    """The README's line, exactly as printed (python is this interpreter), in a folder holding a
+    corpus.jsonl; then a typo'd key fails naming it (the command's typed config)."""
+    import shlex
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    (line,) = [ln for ln in readme.splitlines() if ln.startswith(README_PACK)]
+    argv = shlex.split(line, comments=True)
+    corpus(tmp_path / "corpus.jsonl", n=300)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    r = subprocess.run(
+        [sys.executable, *argv[1:]], cwd=tmp_path, capture_output=True, text=True, env=env
+    )
+    assert r.returncode == 0, r.stderr
+    totals = json.loads(r.stdout[r.stdout.index("{") :])
+    assert totals["documents"] == 300 and totals["shards"] == 1
+    assert len(PackedDataset(tmp_path / "packed")) == totals["sequences"]
+
+    r = subprocess.run(
+        [sys.executable, *argv[1:], "pack.seq_lenn=64"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert r.returncode != 0 and "seq_lenn" in r.stderr
