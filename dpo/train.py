@@ -467,24 +467,72 @@ def run(cfg: DPOStageConfig) -> dict[str, Any]:
     return summary
 
 
-def eval_config(cfg: DPOStageConfig, final: Path, out: Path):
-    """rd-eval's typed config for the trained checkpoint, into the point's own folder."""
-    from rollout.evaluate import EvalConfig
+def eval_config(cfg: DPOStageConfig, final: Path, out: Path, check: bool = True) -> list[str]:
+    """rd-eval's command-line overrides for the trained checkpoint, into the point's own folder:
+    conf/eval.yaml with eval.* merged in (per top-level key; a dict merges into rd-eval's),
+    run_dir=<point>, and the checkpoint as the table's only row. rd-dpo does
+    not import evaluation/ (it sits above the stages), so `check` asks rd-eval itself to compose
+    them (`--cfg job`: Hydra rejects an unknown key or a bad type, nothing runs) before training."""
+    import re
+    import subprocess
 
-    try:
-        ecfg = OmegaConf.merge(OmegaConf.structured(EvalConfig), cfg.eval)
-    except Exception as e:  # an unknown key in eval.*
-        raise ValueError(f"eval.* must be rd-eval (EvalConfig) keys: {e}") from e
-    ecfg.run_dir = str(out)
-    ecfg.checkpoints = {"dpo": str(final)}
-    return OmegaConf.to_object(ecfg)
+    def value(v: Any) -> str:  # a plain value in Hydra's override grammar
+        if isinstance(v, dict):
+            return "{" + ", ".join(f"{k}: {value(x)}" for k, x in v.items()) + "}"
+        if isinstance(v, list | tuple):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        if v is None or isinstance(v, bool):
+            return {None: "null", True: "true", False: "false"}[v]
+        if isinstance(v, int | float):
+            return repr(v)
+        # Quoted: backslashes before a quote (or the closing one) doubled, quotes escaped.
+        text = re.sub(r"(\\+)(?='|$)", lambda m: 2 * m.group(1), str(v)).replace("'", "\\'")
+        return f"'{text}'"
+
+    given = OmegaConf.to_container(OmegaConf.create(dict(cfg.eval)), resolve=False)
+    overrides = []
+    for k, v in given.items():
+        if k in ("run_dir", "checkpoints"):
+            continue
+        # A dict merges through `++` (which also lets it add keys to dict fields such as
+        # sampling.extra, while a dataclass field still refuses an unknown key); the plain `k={}`
+        # before it is what makes Hydra refuse a top-level key rd-eval does not have.
+        overrides += (
+            [f"{k}={{}}", f"++{k}={value(v)}"] if isinstance(v, dict) else [f"{k}={value(v)}"]
+        )
+    overrides += [
+        f"run_dir={value(str(out))}",
+        "~checkpoints.base",
+        f"+checkpoints.dpo={value(str(final))}",
+    ]
+    if check:
+        r = subprocess.run(
+            [sys.executable, "-m", "evaluation.evaluate", *overrides, "--cfg", "job"],
+            capture_output=True,
+            text=True,
+        )
+        if r.returncode != 0:
+            why = (r.stderr.strip() or r.stdout.strip()).splitlines()
+            raise ValueError(
+                "eval.* must be rd-eval (EvalConfig) keys, as in conf/eval.yaml: "
+                + "\n".join(why[-6:])
+            )
+    return overrides
 
 
 def evaluate_checkpoint(cfg: DPOStageConfig, final: Path, out: Path) -> dict[str, float]:
-    """rd-eval on the trained checkpoint; eval/<benchmark>/<metric> for the summary."""
-    from rollout.evaluate import run as run_eval
+    """rd-eval (a process of its own) on the trained checkpoint; eval/<benchmark>/<metric> from
+    its table.json for the summary."""
+    import subprocess
 
-    table = run_eval(eval_config(cfg, final, out))
+    cmd = [sys.executable, "-m", "evaluation.evaluate", *eval_config(cfg, final, out, check=False)]
+    r = subprocess.run(cmd)
+    if r.returncode != 0:
+        raise ValueError(
+            f"rd-eval on {final} failed (exit code {r.returncode}; its error is printed above): "
+            + " ".join(cmd[1:])
+        )
+    table = json.loads((out / "eval" / "table.json").read_text())
     metrics = {}
     for bench, cell in table["rows"][0]["cells"].items():
         for k in ("pass@1", "maj@n", "truncation_rate"):

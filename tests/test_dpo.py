@@ -206,6 +206,33 @@ def test_a_point_can_evaluate_its_checkpoint_through_rd_eval(tmp_path, tiny_mode
         run(cfg)
 
 
+def test_eval_settings_reach_rd_eval_as_the_values_given(tmp_path):
+    """rd-dpo hands eval.* to rd-eval (a process of its own) as Hydra overrides: awkward strings
+    (quotes, backslashes, spaces, number-like text) parse back to the same values, and rd-eval's
+    own composition rejects a bad type before any training."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from dpo.train import eval_config
+
+    cfg = DPOStageConfig()
+    cfg.eval = {
+        "prompt": {"system": "It's C:\\temp\\", "thinking": "off"},
+        "sampling": {"n": 2, "extra": {"stop": ["a b", "1e-4", "null"], "min_p": 1e-05}},
+        "ks": [1, 2],
+        "greedy": True,
+    }
+    overrides = eval_config(cfg, tmp_path / "fi nal", tmp_path / "out")  # composes: no error
+    parsed = {
+        o.key_or_group: o.value() for o in OverridesParser.create().parse_overrides(overrides)
+    }
+    assert {k: parsed[k] for k in cfg.eval} == cfg.eval
+    assert parsed["run_dir"] == str(tmp_path / "out") and "~checkpoints.base" in overrides
+    assert parsed["checkpoints.dpo"] == str(tmp_path / "fi nal")
+    cfg.eval = {"sampling": {"n": "four"}}
+    with pytest.raises(ValueError, match=r"eval\.\* must be rd-eval(.|\n)*sampling\.n"):
+        eval_config(cfg, tmp_path / "final", tmp_path / "out")
+
+
 def test_loss_types_pass_through_to_trl(tmp_path, tiny_model):
     write_pairs(tmp_path / "pairs.jsonl", arithmetic_pairs(4))
     s = run(cfg_for(tmp_path, tiny_model, "ipo", loss_type=["ipo"], beta=0.5, max_steps=1))
