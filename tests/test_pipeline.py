@@ -239,3 +239,77 @@ def test_report_refuses_a_table_whose_upstream_changed(tmp_path):
     data.write_text('{"prompt": "1+1", "completion": "3"}\n')  # the input changed afterwards
     with pytest.raises(ValueError, match=r"would mix results(.|\n)*sft was made from data"):
         provenance(cfg, tmp_path, {})
+
+
+def test_the_report_quotes_rd_evals_comparison(tmp_path, capsys):
+    """What changed, stage by stage and over the whole pipeline, comes from rd-eval's
+    comparison.json (the same paired bootstrap over the same problems): the report reads no
+    per-problem file of the evaluation, and without comparison.json it says which stage to run."""
+    from types import SimpleNamespace
+
+    from evaluation.evaluate import EvalConfig, compare, make_table
+    from evaluation.metrics import paired_bootstrap
+    from pipeline.report import write_report
+    from rollout.problems import ProblemsConfig
+
+    names = ("base", "sft", "dpo")
+    ecfg = EvalConfig(checkpoints={ck: ck for ck in names})
+    ecfg.benchmarks = {"heldout": ProblemsConfig(source="synthetic")}
+    ids = [f"p{i}" for i in range(60)]
+    rates = {"base": 0.3, "sft": 0.7, "dpo": 0.6}
+    scores = {
+        (ck, "heldout"): {p: float(i % 10 < 10 * r) for i, p in enumerate(ids)}
+        for ck, r in rates.items()
+    }
+    cells = {
+        key: {
+            "pass@1": sum(s.values()) / 60,
+            "pass@1_ci": [0.0, 1.0],
+            "pass@k": {},
+            "maj@n": 0.0,
+            "n": 1,
+            "truncation_rate": 0.0,
+            "mean_tokens": 10.0,
+            "problems": 60,
+        }
+        for key, s in scores.items()
+    }
+    compared = compare(ecfg, scores)
+    eval_dir = tmp_path / "eval"
+    eval_dir.mkdir()
+    (eval_dir / "table.json").write_text(json.dumps(make_table(ecfg, cells, compared)))
+    (eval_dir / "summary.json").write_text(
+        json.dumps({"status": "done", "fingerprint": "e" * 16, "checkpoints": {}})
+    )
+    cfg = SimpleNamespace(
+        run_dir=str(tmp_path),
+        stages=["eval", "report"],
+        overrides={},
+        title="t",
+        teacher="a",
+        student="b",
+        description="",
+        card=SimpleNamespace(push_to_hub=False),
+    )
+    with pytest.raises(ValueError, match=r"no evaluation comparison.json at .*run the eval stage"):
+        write_report(cfg, {})
+    (eval_dir / "comparison.json").write_text(json.dumps(compared))
+    report = write_report(cfg, {})
+    capsys.readouterr()
+
+    whole = paired_bootstrap(
+        [scores["base", "heldout"][p] for p in ids], [scores["dpo", "heldout"][p] for p in ids]
+    )
+    lo, hi = (100 * x for x in whole["ci"])
+    assert report["verdicts"][0] == (
+        f"- **dpo vs base** on heldout (60 problems): {100 * whole['delta']:+.1f} points "
+        f"(95% CI [{lo:+.1f}, {hi:+.1f}], p={whole['p_value']:.3f}; significant)."
+    )
+    assert report["verdicts"][1].startswith(
+        "- sft vs base on heldout (60 problems): **improved by +40.0"
+    )
+    assert report["verdicts"][2].startswith(
+        "- dpo vs sft on heldout (60 problems): **worse by -10.0 points**"
+    )
+    assert len(report["verdicts"]) == 3 and not list(tmp_path.rglob("problems.jsonl"))
+    assert "## What changed" in (tmp_path / "report.md").read_text()
