@@ -2,6 +2,7 @@
 
 A change counts as an improvement only when the paired bootstrap over the same problems says so
 (p < 0.05); anything else is reported as a change "not significant at this size", with its interval.
+The comparisons are rd-eval's own (run_dir/eval/comparison.json); the report computes none.
 """
 
 from __future__ import annotations
