@@ -42,34 +42,33 @@ import hydra
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
-from rollout.problems import SOURCES
-from rollout.prompts import (  # noqa: F401  (split_completion: re-exported for tests)
+from rollout.prompts import (
     MODE_FLAGS,
     PromptConfig,
     format_answer,
     generation_prompt,
     split_completion,
 )
-from rollout.selection import (  # noqa: F401  (EvalIndex, words: re-exported for tests and users)
+from rollout.stage import Stage, files_id
+from selection.decontam import (
     DecontamConfig,
-    EvalIndex,
+    EvalSets,
+    config_errors,
+    contaminated,
+    drop_contaminated,
+    load_eval_sets,
+    words,
+)
+from selection.inputs import load_tokenizer, store_shards, token_counts, token_stats
+from selection.report import LengthPlot, heading, steps_table, write_report
+from selection.steps import (
     Steps,
     cap_per_problem,
-    contaminated,
-    dedup_key,
-    drop_contaminated,
     drop_exact_duplicates,
-    load_eval_sets,
-    load_tokenizer,
     only_correct,
     pass_rates,
     rollout_order,
-    store_shards,
-    token_counts,
-    token_stats,
-    words,
 )
-from rollout.stage import Stage, files_id
 
 OUTPUTS = ("pretrain.jsonl", "sft.jsonl", "report.json", "report.md", "summary.json")
 # Keys that cannot change the outputs' content (rollout/stage.py leaves them out of the fingerprint).
@@ -151,26 +150,14 @@ def validate(cfg: CurateConfig) -> None:
         errors.append(f"sft.mixture weights must be >= 0, got {bad}")
     elif s.mixture and not any(s.mixture.values()):
         errors.append("sft.mixture has only zero weights; give a source a weight > 0, or use {}")
-    if cfg.decontam.ngram < 1:
-        errors.append(f"decontam.ngram must be >= 1, got {cfg.decontam.ngram}")
-    for i, pc in enumerate(cfg.decontam.sets):
-        if pc.source not in SOURCES:
-            errors.append(
-                f"decontam.sets[{i}].source={pc.source!r} is not a source; choose one of {sorted(SOURCES)}"
-            )
+    errors += config_errors(cfg.decontam)
     if errors:
         raise ValueError("invalid rd-curate config:\n  " + "\n  ".join(errors))
 
 
 # ---------------------------------------------------------------------------------------------
-# Text helpers: words for n-grams, completions split into reasoning and answer.
-
-# Math symbols stay as words: with them stripped "What is 15 + 10?" and "What is 15 - 10?" would
-# match, and "What is 14 - (3 - 15)?" would contain "What is 14 - 3?".
-
-
-# ---------------------------------------------------------------------------------------------
-# Selection steps. Each takes records and returns (kept, {reason: dropped count}).
+# Curation's own selection steps (the shared ones are in selection/steps.py). Each takes records
+# and returns (kept, {reason: dropped count}).
 
 
 def drop_near_duplicates(
@@ -269,10 +256,6 @@ def mix_sources(
     return kept, dropped, info
 
 
-# ---------------------------------------------------------------------------------------------
-# Decontamination against evaluation sets.
-
-
 def pretrain_completion(tokenizer, r: dict, prompt_cfg: PromptConfig) -> str:
     """A rollout's completion as the pretraining corpus holds it: as written, unless the model's
     generation prompt opens a think block (R1-Distill) and the completion has none, which then gets
@@ -287,35 +270,241 @@ def pretrain_completion(tokenizer, r: dict, prompt_cfg: PromptConfig) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# Outputs.
+# The stage, phase by phase: open it, load the inputs, select the pretraining corpus, select and
+# format the SFT set, write the outputs and the report.
 
 
-def plot_lengths(rows: list[dict], path: Path) -> None:
-    import matplotlib
+@dataclass
+class Inputs:
+    """What every selection phase reads: the rollouts and what is known about them."""
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    src: Path  # the rollout store
+    shards: list[Path]
+    records: list[dict]  # every rollout, in rollout order
+    tokenizer: Any
+    prompt_cfg: PromptConfig
+    evals: EvalSets  # the evaluation sets checked for overlap
+    correct: list[dict]  # the verified-correct rollouts
+    correct_dropped: dict[str, int]  # the others, by reason
+    bad: dict[str, dict]  # problem_id -> its decontamination removal (correct rollouts' problems)
+    rates: dict[str, float | None]  # problem_id -> pass rate
 
-    from rollout.store import save_figure_atomic
 
-    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=110)
-    series = {m: [r["num_tokens"] for r in rows if r["mode"] == m] for m in MODE_FLAGS}
-    if any(series.values()):
-        top = max(max(v) for v in series.values() if v)
-        bins = list(range(0, top + max(1, top // 30) + 1, max(1, top // 30)))
-        for (mode, lens), color in zip(series.items(), ("#3b75af", "#ef8636"), strict=True):
-            if lens:
-                ax.hist(lens, bins=bins, alpha=0.75, label=f"{mode} ({len(lens)})", color=color)
-        ax.legend()
-    ax.set_xlabel("assistant tokens")
-    ax.set_ylabel("examples")
-    ax.set_title(f"SFT completion lengths ({len(rows)} examples)")
-    fig.tight_layout()
-    save_figure_atomic(fig, path)
+@dataclass
+class Selected:
+    """One output's rows and the record of how they were selected."""
+
+    rows: list[dict]
+    steps: Steps
+    tokens: list[int]  # per row, for the report
+    near_pairs: list[dict] = field(default_factory=list)  # (SFT) near duplicates dropped
+    mixture: dict[str, Any] = field(default_factory=dict)  # (SFT) what the mixture took
+    natural_direct: int = 0  # (SFT) completions without reasoning: direct answers as they are
+
+
+def open_stage(cfg: CurateConfig) -> tuple[Stage, Path, list[Path]]:
+    """The stage record (rollout/stage.py) over the config and the store's files."""
+    src, shards = store_shards(cfg.input_dir, cfg.run_dir)
+    stage = Stage(
+        "rd-curate",
+        Path(cfg.run_dir) / "curate",
+        cfg,
+        ignore=NON_RESULT,
+        inputs={"store": files_id(shards)},
+        on_change=cfg.on_change,
+        outputs=[*OUTPUTS, "config.yaml", *(["lengths.png"] if cfg.plot else [])],
+    )
+    return stage, src, shards
+
+
+def load_inputs(cfg: CurateConfig, src: Path, shards: list[Path]) -> Inputs:
+    """The rollouts, the tokenizer and the eval sets; which rollouts are correct and which of
+    their problems overlap an eval set."""
+    from rollout.store import read_store
+
+    records = sorted(read_store(src), key=rollout_order)
+    tokenizer = load_tokenizer(cfg.tokenizer)
+    evals = load_eval_sets(cfg.decontam, "rd-curate")
+    correct, correct_dropped = only_correct(records)
+    return Inputs(
+        src=src,
+        shards=shards,
+        records=records,
+        tokenizer=tokenizer,
+        prompt_cfg=PromptConfig(example=False, system=cfg.system),
+        evals=evals,
+        correct=correct,
+        correct_dropped=correct_dropped,
+        bad=contaminated(correct, evals.index),
+        rates=pass_rates(records),
+    )
+
+
+def select_pretrain(cfg: PretrainSelection, inp: Inputs) -> Selected:
+    """Every distinct verified CoT, capped per problem, rendered as the model is trained on it."""
+    from distill.templates import training_text
+    from rollout.prompts import messages
+
+    steps = Steps()
+    kept = steps.add("correct", len(inp.records), inp.correct, inp.correct_dropped)
+    if cfg.decontaminate:
+        kept = steps.add("decontaminate", len(kept), *drop_contaminated(kept, inp.bad))
+    kept = steps.add("exact dedup", len(kept), *drop_exact_duplicates(kept))
+    kept = steps.add("per-problem cap", len(kept), *cap_per_problem(kept, cfg.per_problem_cap))
+    tok, prompt_cfg = inp.tokenizer, inp.prompt_cfg
+    rows = [
+        {
+            "text": training_text(
+                tok, messages(r, prompt_cfg), pretrain_completion(tok, r, prompt_cfg)
+            ),
+            "problem_id": r["problem_id"],
+            "rollout_id": r["rollout_id"],
+        }
+        for r in kept
+    ]
+    return Selected(rows, steps, token_counts(tok, [r["text"] for r in rows]))
+
+
+def select_sft(s: SFTSelection, seed: int, inp: Inputs) -> Selected:
+    """The correct rollouts through every SFT selection step, in the order conf/curate.yaml lists
+    them; the rows are the selected rollouts (format_sft turns them into examples)."""
+    rates = inp.rates
+    st = Steps()
+    kept = st.add("correct", len(inp.records), inp.correct, inp.correct_dropped)
+    kept = st.add("decontaminate", len(kept), *drop_contaminated(kept, inp.bad))
+    in_window = [r for r in kept if s.min_pass_rate <= rates[r["problem_id"]] <= s.max_pass_rate]
+    kept = st.add(
+        "pass-rate window",
+        len(kept),
+        in_window,
+        {
+            "too hard": sum(rates[r["problem_id"]] < s.min_pass_rate for r in kept),
+            "too easy": sum(rates[r["problem_id"]] > s.max_pass_rate for r in kept),
+        },
+    )
+    lengths = dict(
+        zip(
+            (r["rollout_id"] for r in kept),
+            token_counts(inp.tokenizer, [r["completion"] for r in kept]),
+            strict=True,
+        )
+    )
+    upper = s.max_tokens if s.max_tokens is not None else float("inf")
+    kept = st.add(
+        "length window",
+        len(kept),
+        [r for r in kept if s.min_tokens <= lengths[r["rollout_id"]] <= upper],
+        {
+            "too short": sum(lengths[r["rollout_id"]] < s.min_tokens for r in kept),
+            "too long": sum(lengths[r["rollout_id"]] > upper for r in kept),
+        },
+    )
+    kept = st.add("exact dedup", len(kept), *drop_exact_duplicates(kept))
+    near_pairs: list[dict] = []
+    if s.near_dup_threshold is not None and kept:
+        deduped, dropped, near_pairs = drop_near_duplicates(
+            kept, s.near_dup_threshold, s.near_dup_ngram, s.near_dup_num_perm
+        )
+        kept = st.add("near dedup", len(kept), deduped, dropped)
+    kept = st.add("per-problem cap", len(kept), *cap_per_problem(kept, s.per_problem_cap))
+    mixture_info: dict[str, Any] = {}
+    if kept and (s.mixture or s.max_examples is not None):
+        mixed, dropped, mixture_info = mix_sources(kept, s.mixture, s.max_examples, seed)
+        kept = st.add("mixture", len(kept), mixed, dropped)
+    return Selected(kept, st, [], near_pairs=near_pairs, mixture=mixture_info)
+
+
+def format_sft(s: SFTSelection, seed: int, inp: Inputs, sel: Selected) -> Selected:
+    """The selected rollouts as SFT examples in the hybrid modes. Completions without reasoning can
+    only be direct; the rest of the direct share comes from the easiest problems (ties broken by
+    seed), whose reasoning the model least needs."""
+    from rollout.prompts import messages
+
+    kept, rates = sel.rows, inp.rates
+    parts = {r["rollout_id"]: split_completion(r["completion"]) for r in kept}
+    natural = {rid for rid, (reasoning, _) in parts.items() if not reasoning}
+    want = int(s.direct_share * len(kept) + 0.5)
+    rng = random.Random(seed)
+    candidates = [r for r in kept if r["rollout_id"] not in natural]
+    tiebreak = {r["rollout_id"]: rng.random() for r in candidates}
+    candidates.sort(key=lambda r: (-rates[r["problem_id"]], tiebreak[r["rollout_id"]]))
+    direct = natural | {r["rollout_id"] for r in candidates[: max(0, want - len(natural))]}
+    rows = []
+    for r in kept:
+        mode = "direct" if r["rollout_id"] in direct else "think"
+        msgs = messages(r, inp.prompt_cfg)  # the switch is applied when rendered (training_prompt)
+        content = format_answer(*parts[r["rollout_id"]], mode)
+        rows.append(
+            {
+                "messages": msgs + [{"role": "assistant", "content": content}],
+                "switch": mode if s.mode_switch else None,
+                "problem_id": r["problem_id"],
+                "rollout_id": r["rollout_id"],
+                "source": r.get("source"),
+                "difficulty": rates[r["problem_id"]],
+                "mode": mode,
+                "num_tokens": 0,
+            }
+        )
+    tokens = token_counts(inp.tokenizer, [row["messages"][-1]["content"] for row in rows])
+    for row, n in zip(rows, tokens, strict=True):
+        row["num_tokens"] = n
+    return Selected(
+        rows,
+        sel.steps,
+        tokens,
+        near_pairs=sel.near_pairs,
+        mixture=sel.mixture,
+        natural_direct=len(natural),
+    )
+
+
+def make_report(cfg: CurateConfig, inp: Inputs, pt: Selected, sft: Selected) -> dict[str, Any]:
+    """report.json: what every step kept and dropped and why, tokens, modes, the mixture, and the
+    decontamination removals with the sets checked and skipped."""
+    rows = sft.rows
+    modes = Counter(r["mode"] for r in rows)
+    correct_per_problem = Counter(r["problem_id"] for r in inp.correct)
+    return {
+        "input": {
+            "dir": str(inp.src),
+            "shards": [p.name for p in inp.shards],
+            "rollouts": len(inp.records),
+            "problems": len(inp.rates),
+        },
+        "pretrain": {
+            "examples": len(pt.rows),
+            "steps": pt.steps.rows,
+            "tokens": token_stats(pt.tokens),
+        },
+        "sft": {
+            "examples": len(rows),
+            "steps": sft.steps.rows,
+            "tokens": token_stats([r["num_tokens"] for r in rows]),
+            "tokens_by_mode": {
+                m: token_stats([r["num_tokens"] for r in rows if r["mode"] == m])
+                for m in MODE_FLAGS
+            },
+            "modes": {m: modes.get(m, 0) for m in MODE_FLAGS},
+            "direct_without_reasoning": sft.natural_direct,
+            "sources": dict(sorted(Counter(r["source"] for r in rows).items())),
+            "mixture": sft.mixture,
+            "near_duplicates": {"count": len(sft.near_pairs), "examples": sft.near_pairs[:100]},
+        },
+        "decontamination": {
+            "ngram": cfg.decontam.ngram,
+            "sets": inp.evals.loaded,
+            "skipped": inp.evals.skipped,
+            "removed": [
+                {**entry, "rollouts": correct_per_problem[pid]}
+                for pid, entry in sorted(inp.bad.items())
+            ],
+        },
+    }
 
 
 def report_markdown(report: dict[str, Any]) -> str:
-    lines = [f"# rd-curate report: {report['input']['dir']}", ""]
+    lines = heading("rd-curate", report["input"]["dir"])
     lines.append(
         f"{report['input']['rollouts']} rollouts of {report['input']['problems']} problems "
         f"from {len(report['input']['shards'])} shard file(s)."
@@ -327,12 +516,8 @@ def report_markdown(report: dict[str, Any]) -> str:
             "",
             f"## {part}.jsonl: {rep['examples']} examples, {tok['total']} tokens (mean {tok['mean']})",
             "",
-            "| step | in | kept | dropped |",
-            "|---|---:|---:|---|",
+            *steps_table(rep["steps"]),
         ]
-        for row in rep["steps"]:
-            dropped = ", ".join(f"{k}: {v}" for k, v in row["dropped"].items()) or "-"
-            lines.append(f"| {row['step']} | {row['in']} | {row['kept']} | {dropped} |")
     sft = report["sft"]
     lines += ["", "Modes: " + ", ".join(f"{m}: {n}" for m, n in sft["modes"].items())]
     for m, t in sft["tokens_by_mode"].items():
@@ -366,216 +551,66 @@ def report_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-# ---------------------------------------------------------------------------------------------
-# The stage.
+def length_plot(rows: list[dict]) -> LengthPlot:
+    """lengths.png: completion token lengths of the SFT set, think vs direct."""
+    series = {m: [r["num_tokens"] for r in rows if r["mode"] == m] for m in MODE_FLAGS}
+    return LengthPlot(
+        series={f"{m} ({len(lens)})": lens for m, lens in series.items()},
+        title=f"SFT completion lengths ({len(rows)} examples)",
+        xlabel="assistant tokens",
+        ylabel="examples",
+        colors=("#3b75af", "#ef8636"),
+        alpha=0.75,
+    )
 
 
 def run(cfg: CurateConfig) -> dict[str, Any]:
     """The stage; returns the summary, with up_to_date=True when there was nothing to do."""
-    from distill.templates import training_text
-    from rollout.prompts import messages
-    from rollout.store import (
-        read_store,
-        write_json_atomic,
-        write_jsonl_atomic,
-        write_text_atomic,
-    )
+    from rollout.store import write_jsonl_atomic, write_text_atomic
 
-    # Check the config and the store; stop early when nothing changed (rollout/stage.py).
     validate(cfg)
-    src, shards = store_shards(cfg.input_dir, cfg.run_dir)
-    out = Path(cfg.run_dir) / "curate"
+    stage, src, shards = open_stage(cfg)
     cfg_yaml = OmegaConf.to_yaml(OmegaConf.structured(cfg))
-    stage = Stage(
-        "rd-curate",
-        out,
-        cfg,
-        ignore=NON_RESULT,
-        inputs={"store": files_id(shards)},
-        on_change=cfg.on_change,
-        outputs=[*OUTPUTS, "config.yaml", *(["lengths.png"] if cfg.plot else [])],
-    )
     if stage.begin(input_paths={"store": str(src)}) == "done":
-        return {**stage.previous, "up_to_date": True}
+        return {**stage.previous, "up_to_date": True}  # nothing changed (rollout/stage.py)
     t0 = time.perf_counter()
 
-    # Load the rollouts, the tokenizer and the eval sets.
-    records = sorted(read_store(src), key=rollout_order)
-    tokenizer = load_tokenizer(cfg.tokenizer)
-    prompt_cfg = PromptConfig(example=False, system=cfg.system)
-    index, eval_loaded, eval_skipped = load_eval_sets(cfg.decontam.sets, cfg.decontam.ngram)
-    for skip in eval_skipped:
-        print(f"rd-curate: skipped eval set {skip['set']}: {skip['reason']}", file=sys.stderr)
-    correct, correct_dropped = only_correct(records)
-    bad = contaminated(correct, index)
+    inp = load_inputs(cfg, src, shards)
+    pretrain = select_pretrain(cfg.pretrain, inp)
+    sft = format_sft(cfg.sft, cfg.seed, inp, select_sft(cfg.sft, cfg.seed, inp))
 
-    # Pretraining corpus: every distinct verified CoT, capped per problem.
-    pt = Steps()
-    kept = pt.add("correct", len(records), correct, correct_dropped)
-    if cfg.pretrain.decontaminate:
-        kept = pt.add("decontaminate", len(kept), *drop_contaminated(kept, bad))
-    kept = pt.add("exact dedup", len(kept), *drop_exact_duplicates(kept))
-    kept = pt.add(
-        "per-problem cap", len(kept), *cap_per_problem(kept, cfg.pretrain.per_problem_cap)
-    )
-    pretrain_rows = [
-        {
-            "text": training_text(
-                tokenizer, messages(r, prompt_cfg), pretrain_completion(tokenizer, r, prompt_cfg)
-            ),
-            "problem_id": r["problem_id"],
-            "rollout_id": r["rollout_id"],
-        }
-        for r in kept
-    ]
-    pretrain_tokens = token_counts(tokenizer, [r["text"] for r in pretrain_rows])
-
-    # SFT set: select.
-    s = cfg.sft
-    rates = pass_rates(records)
-    st = Steps()
-    kept = st.add("correct", len(records), correct, correct_dropped)
-    kept = st.add("decontaminate", len(kept), *drop_contaminated(kept, bad))
-    in_window = [r for r in kept if s.min_pass_rate <= rates[r["problem_id"]] <= s.max_pass_rate]
-    kept = st.add(
-        "pass-rate window",
-        len(kept),
-        in_window,
-        {
-            "too hard": sum(rates[r["problem_id"]] < s.min_pass_rate for r in kept),
-            "too easy": sum(rates[r["problem_id"]] > s.max_pass_rate for r in kept),
-        },
-    )
-    lengths = dict(
-        zip(
-            (r["rollout_id"] for r in kept),
-            token_counts(tokenizer, [r["completion"] for r in kept]),
-            strict=True,
-        )
-    )
-    upper = s.max_tokens if s.max_tokens is not None else float("inf")
-    kept = st.add(
-        "length window",
-        len(kept),
-        [r for r in kept if s.min_tokens <= lengths[r["rollout_id"]] <= upper],
-        {
-            "too short": sum(lengths[r["rollout_id"]] < s.min_tokens for r in kept),
-            "too long": sum(lengths[r["rollout_id"]] > upper for r in kept),
-        },
-    )
-    kept = st.add("exact dedup", len(kept), *drop_exact_duplicates(kept))
-    near_pairs: list[dict] = []
-    if s.near_dup_threshold is not None and kept:
-        deduped, dropped, near_pairs = drop_near_duplicates(
-            kept, s.near_dup_threshold, s.near_dup_ngram, s.near_dup_num_perm
-        )
-        kept = st.add("near dedup", len(kept), deduped, dropped)
-    kept = st.add("per-problem cap", len(kept), *cap_per_problem(kept, s.per_problem_cap))
-    mixture_info: dict[str, Any] = {}
-    if kept and (s.mixture or s.max_examples is not None):
-        mixed, dropped, mixture_info = mix_sources(kept, s.mixture, s.max_examples, cfg.seed)
-        kept = st.add("mixture", len(kept), mixed, dropped)
-
-    # SFT set: hybrid mode. Completions without reasoning can only be direct; the rest of the direct
-    # share comes from the easiest problems (ties broken by seed), whose reasoning the model least needs.
-    parts = {r["rollout_id"]: split_completion(r["completion"]) for r in kept}
-    natural = {rid for rid, (reasoning, _) in parts.items() if not reasoning}
-    want = int(s.direct_share * len(kept) + 0.5)
-    rng = random.Random(cfg.seed)
-    candidates = [r for r in kept if r["rollout_id"] not in natural]
-    tiebreak = {r["rollout_id"]: rng.random() for r in candidates}
-    candidates.sort(key=lambda r: (-rates[r["problem_id"]], tiebreak[r["rollout_id"]]))
-    direct = natural | {r["rollout_id"] for r in candidates[: max(0, want - len(natural))]}
-    sft_rows = []
-    for r in kept:
-        mode = "direct" if r["rollout_id"] in direct else "think"
-        msgs = messages(r, prompt_cfg)  # the switch is applied when rendered (training_prompt)
-        content = format_answer(*parts[r["rollout_id"]], mode)
-        sft_rows.append(
-            {
-                "messages": msgs + [{"role": "assistant", "content": content}],
-                "switch": mode if s.mode_switch else None,
-                "problem_id": r["problem_id"],
-                "rollout_id": r["rollout_id"],
-                "source": r.get("source"),
-                "difficulty": rates[r["problem_id"]],
-                "mode": mode,
-                "num_tokens": 0,
-            }
-        )
-    for row, n in zip(
-        sft_rows,
-        token_counts(tokenizer, [row["messages"][-1]["content"] for row in sft_rows]),
-        strict=True,
-    ):
-        row["num_tokens"] = n
-
-    # Write everything; config.yaml last.
-    write_jsonl_atomic(out / "pretrain.jsonl", pretrain_rows)
-    write_jsonl_atomic(out / "sft.jsonl", sft_rows)
-    modes = Counter(r["mode"] for r in sft_rows)
-    correct_per_problem = Counter(r["problem_id"] for r in correct)
-    report = {
-        "input": {
-            "dir": str(src),
-            "shards": [p.name for p in shards],
-            "rollouts": len(records),
-            "problems": len(rates),
-        },
-        "pretrain": {
-            "examples": len(pretrain_rows),
-            "steps": pt.rows,
-            "tokens": token_stats(pretrain_tokens),
-        },
-        "sft": {
-            "examples": len(sft_rows),
-            "steps": st.rows,
-            "tokens": token_stats([r["num_tokens"] for r in sft_rows]),
-            "tokens_by_mode": {
-                m: token_stats([r["num_tokens"] for r in sft_rows if r["mode"] == m])
-                for m in MODE_FLAGS
-            },
-            "modes": {m: modes.get(m, 0) for m in MODE_FLAGS},
-            "direct_without_reasoning": len(natural),
-            "sources": dict(sorted(Counter(r["source"] for r in sft_rows).items())),
-            "mixture": mixture_info,
-            "near_duplicates": {"count": len(near_pairs), "examples": near_pairs[:100]},
-        },
-        "decontamination": {
-            "ngram": cfg.decontam.ngram,
-            "sets": eval_loaded,
-            "skipped": eval_skipped,
-            "removed": [
-                {**entry, "rollouts": correct_per_problem[pid]}
-                for pid, entry in sorted(bad.items())
-            ],
-        },
-    }
-    write_json_atomic(out / "report.json", report)
-    write_text_atomic(out / "report.md", report_markdown(report))
-    if cfg.plot:
-        plot_lengths(sft_rows, out / "lengths.png")
-    summary = {
-        "pretrain_examples": len(pretrain_rows),
-        "pretrain_tokens": report["pretrain"]["tokens"]["total"],
-        "sft_examples": len(sft_rows),
-        "sft_tokens": report["sft"]["tokens"]["total"],
-        "think": modes.get("think", 0),
-        "direct": modes.get("direct", 0),
-        "decontaminated_problems": len(bad),
-        "skipped_eval_sets": [skip["set"] for skip in eval_skipped],
-        "seconds": round(time.perf_counter() - t0, 2),
-        "input_paths": {"store": str(src)},
-    }
+    out = stage.out
+    write_jsonl_atomic(out / "pretrain.jsonl", pretrain.rows)
+    write_jsonl_atomic(out / "sft.jsonl", sft.rows)
+    report = make_report(cfg, inp, pretrain, sft)
+    write_report(out, report, report_markdown(report), length_plot(sft.rows) if cfg.plot else None)
+    summary = summarize(report, inp, time.perf_counter() - t0)
     write_text_atomic(out / "config.yaml", cfg_yaml)
     summary = stage.finish(summary)  # last: until it is written the outputs count as unfinished
     print(
-        f"rd-curate: {len(records)} rollouts -> pretrain.jsonl {len(pretrain_rows)} "
-        f"({summary['pretrain_tokens']} tokens), sft.jsonl {len(sft_rows)} "
+        f"rd-curate: {len(inp.records)} rollouts -> pretrain.jsonl {len(pretrain.rows)} "
+        f"({summary['pretrain_tokens']} tokens), sft.jsonl {len(sft.rows)} "
         f"(think {summary['think']}, direct {summary['direct']}; {summary['sft_tokens']} tokens); "
-        f"{len(bad)} contaminated problem(s) removed; report in {out / 'report.md'}"
+        f"{len(inp.bad)} contaminated problem(s) removed; report in {out / 'report.md'}"
     )
     return {**summary, "up_to_date": False}
+
+
+def summarize(report: dict[str, Any], inp: Inputs, seconds: float) -> dict[str, Any]:
+    """summary.json: the counts the pipeline and its report read."""
+    sft = report["sft"]
+    return {
+        "pretrain_examples": report["pretrain"]["examples"],
+        "pretrain_tokens": report["pretrain"]["tokens"]["total"],
+        "sft_examples": sft["examples"],
+        "sft_tokens": sft["tokens"]["total"],
+        "think": sft["modes"].get("think", 0),
+        "direct": sft["modes"].get("direct", 0),
+        "decontaminated_problems": len(inp.bad),
+        "skipped_eval_sets": [skip["set"] for skip in inp.evals.skipped],
+        "seconds": round(seconds, 2),
+        "input_paths": {"store": str(inp.src)},
+    }
 
 
 @hydra.main(config_path="pkg://conf", config_name="curate", version_base="1.3")

@@ -42,21 +42,17 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
 from rollout.prompts import PromptConfig, format_answer, messages, split_completion, training_parts
-from rollout.selection import (
+from rollout.stage import Stage, files_id
+from selection.decontam import (
     DecontamConfig,
-    Steps,
+    EvalSets,
     contaminated,
     drop_contaminated,
-    drop_exact_duplicates,
     load_eval_sets,
-    load_tokenizer,
-    pass_rates,
-    rollout_order,
-    store_fingerprint,
-    store_shards,
-    token_stats,
 )
-from rollout.stage import Stage, files_id
+from selection.inputs import load_tokenizer, store_fingerprint, store_shards, token_stats
+from selection.report import LengthPlot, heading, steps_table, write_report
+from selection.steps import Steps, drop_exact_duplicates, pass_rates, rollout_order
 
 STRATEGIES = ("random", "length_matched", "hardest_first")
 FORMATS = ("think", "raw")
@@ -218,6 +214,17 @@ def build(records: list[dict], cfg: PairsConfig, tokenizer, bad: dict[str, dict]
     records = sorted(records, key=rollout_order)
     rates = pass_rates(records)
     st = Steps()
+    kept = select_rollouts(records, cfg, bad, rates, st)
+    rendered = render_fitting(kept, cfg, tokenizer, st)
+    pairs, lengths = pair_up(rendered, cfg, rates, st)
+    return pairs, st, lengths
+
+
+def select_rollouts(
+    records: list[dict], cfg: PairsConfig, bad: dict[str, dict], rates: dict, st: Steps
+) -> list[dict]:
+    """The judged rollouts of problems that are not contaminated, inside the pass-rate window and
+    solved sometimes but not always, without exact duplicates (and truncated ones if asked)."""
     kept = st.add(
         "judged",
         len(records),
@@ -246,9 +253,12 @@ def build(records: list[dict], cfg: PairsConfig, tokenizer, bad: dict[str, dict]
             [r for r in kept if r.get("finish_reason") != "length"],
             {"truncated": sum(r.get("finish_reason") == "length" for r in kept)},
         )
-    kept = st.add("exact dedup", len(kept), *drop_exact_duplicates(kept))
+    return st.add("exact dedup", len(kept), *drop_exact_duplicates(kept))
 
-    # Render and measure; a chosen that would not fit the trainer's max_length is not used.
+
+def render_fitting(kept: list[dict], cfg: PairsConfig, tokenizer, st: Steps) -> list[dict]:
+    """Each rollout rendered and measured as rd-dpo will; a chosen side that would not fit the
+    trainer's max_length is not used."""
     rendered = []
     for r in kept:
         prompt = prompt_messages(r, cfg)
@@ -261,14 +271,19 @@ def build(records: list[dict], cfg: PairsConfig, tokenizer, bad: dict[str, dict]
             {**r, "_prompt": prompt, "_text": text, "_seq": n_prompt + n_text, "_tokens": n_text}
         )
     too_long = [r for r in rendered if r["correct"] and r["_seq"] > cfg.max_length]
-    rendered = st.add(
+    return st.add(
         "chosen fits max_length",
         len(rendered),
         [r for r in rendered if not (r["correct"] and r["_seq"] > cfg.max_length)],
         {f"chosen longer than max_length={cfg.max_length}": len(too_long)},
     )
 
-    # Pair within each problem, then fill the max_pairs budget in problem order.
+
+def pair_up(
+    rendered: list[dict], cfg: PairsConfig, rates: dict, st: Steps
+) -> tuple[list[dict], list[tuple[str, int]]]:
+    """Pairs within each problem, then the max_pairs budget filled in problem order; with each
+    pair's prompt+chosen length for the truncation check."""
     by_problem: dict[str, dict[bool, list[dict]]] = defaultdict(lambda: {True: [], False: []})
     for r in rendered:
         by_problem[r["problem_id"]][bool(r["correct"])].append(r)
@@ -319,53 +334,83 @@ def build(records: list[dict], cfg: PairsConfig, tokenizer, bad: dict[str, dict]
             "dropped": {"problem has only one outcome left": unpairable} if unpairable else {},
         }
     )
-    return pairs, st, lengths
+    return pairs, lengths
 
 
 # ---------------------------------------------------------------------------------------------
 # Report.
 
 
-def plot_lengths(pairs: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from rollout.store import save_figure_atomic
-
-    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=110)
-    chosen = [p["meta"]["chosen_tokens"] for p in pairs]
-    rejected = [p["meta"]["rejected_tokens"] for p in pairs]
-    if pairs:
-        top = max(chosen + rejected)
-        step = max(1, top // 30)
-        bins = list(range(0, top + step + 1, step))
-        ax.hist(chosen, bins=bins, alpha=0.7, label=f"chosen (mean {mean(chosen):.0f})")
-        ax.hist(rejected, bins=bins, alpha=0.7, label=f"rejected (mean {mean(rejected):.0f})")
-        ax.legend()
-    ax.set_xlabel("completion tokens")
-    ax.set_ylabel("pairs")
-    ax.set_title(f"Chosen vs rejected lengths ({len(pairs)} pairs)")
-    fig.tight_layout()
-    save_figure_atomic(fig, path)
-
-
 def mean(xs: list[int]) -> float:
     return sum(xs) / len(xs) if xs else 0.0
 
 
+def length_plot(pairs: list[dict]) -> LengthPlot:
+    """lengths.png: completion token lengths, chosen vs rejected."""
+    chosen = [p["meta"]["chosen_tokens"] for p in pairs]
+    rejected = [p["meta"]["rejected_tokens"] for p in pairs]
+    return LengthPlot(
+        series={
+            f"chosen (mean {mean(chosen):.0f})": chosen,
+            f"rejected (mean {mean(rejected):.0f})": rejected,
+        },
+        title=f"Chosen vs rejected lengths ({len(pairs)} pairs)",
+        xlabel="completion tokens",
+        ylabel="pairs",
+    )
+
+
+def make_report(
+    cfg: PairsConfig,
+    records: list[dict],
+    fingerprint: list[list],
+    src: Path,
+    built: tuple[list[dict], Steps, dict[str, Any]],
+    evals: EvalSets,
+    bad: dict[str, dict],
+) -> dict[str, Any]:
+    """report.json: every step's counts, pairs per source and difficulty, chosen and rejected
+    lengths, the truncation check and the decontamination removals."""
+    pairs, steps, check = built
+    return {
+        "input": {
+            "dir": str(src),
+            "shards": fingerprint,
+            "rollouts": len(records),
+            "problems": len({r["problem_id"] for r in records}),
+        },
+        "pairs": len(pairs),
+        "problems_paired": len({p["problem_id"] for p in pairs}),
+        "strategy": cfg.strategy,
+        "pairs_per_problem": cfg.pairs_per_problem,
+        "steps": steps.rows,
+        "by_source": dict(sorted(Counter(str(p["meta"]["source"]) for p in pairs).items())),
+        "by_difficulty": dict(sorted(Counter(p["meta"]["difficulty"] for p in pairs).items())),
+        "lengths": {
+            "chosen": token_stats([p["meta"]["chosen_tokens"] for p in pairs]),
+            "rejected": token_stats([p["meta"]["rejected_tokens"] for p in pairs]),
+            "rejected_truncated": sum(p["meta"]["rejected_truncated"] for p in pairs),
+            "rejected_cut": sum(p["meta"]["rejected_cut"] for p in pairs),
+        },
+        "truncation_check": check,
+        "decontamination": {
+            "ngram": cfg.decontam.ngram,
+            "eval_sets": evals.loaded,
+            "skipped": evals.skipped,
+            "removed": sorted(bad.values(), key=lambda d: d["problem_id"]),
+        },
+        "plot": cfg.plot,
+    }
+
+
 def report_markdown(report: dict[str, Any]) -> str:
-    lines = [f"# rd-pairs report: {report['input']['dir']}", ""]
+    lines = heading("rd-pairs", report["input"]["dir"])
     lines.append(
         f"{report['input']['rollouts']} rollouts of {report['input']['problems']} problems → "
         f"**{report['pairs']} pairs** from {report['problems_paired']} problems "
         f"(strategy {report['strategy']}, up to {report['pairs_per_problem']} per problem)."
     )
-    lines += ["", "| step | in | kept | dropped |", "|---|---:|---:|---|"]
-    for s in report["steps"]:
-        dropped = ", ".join(f"{k}: {v}" for k, v in s["dropped"].items()) or "-"
-        lines.append(f"| {s['step']} | {s['in']} | {s['kept']} | {dropped} |")
+    lines += ["", *steps_table(report["steps"])]
     for title, key in (("source", "by_source"), ("difficulty", "by_difficulty")):
         lines += ["", f"Pairs per {title}:", "", f"| {title} | pairs |", "|---|---:|"]
         lines += [f"| {k} | {v} |" for k, v in report[key].items()]
@@ -401,43 +446,40 @@ def report_markdown(report: dict[str, Any]) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# The stage.
+# The stage: open it, load the inputs, build the pairs, write the pairs and the report.
 
 
-def run(cfg: PairsConfig) -> dict[str, Any]:
-    """The stage; returns the summary (up_to_date=True when there was nothing to do)."""
-    from rollout.store import (
-        read_store,
-        write_json_atomic,
-        write_jsonl_atomic,
-        write_text_atomic,
-    )
-
-    validate(cfg)
+def open_stage(cfg: PairsConfig) -> tuple[Stage, Path, list[Path]]:
+    """The stage record (rollout/stage.py) over the config and the store's files."""
     src, shards = store_shards(cfg.input_dir, cfg.run_dir)
-    out = Path(cfg.run_dir) / "pairs"
-    cfg_yaml = OmegaConf.to_yaml(OmegaConf.structured(cfg))
-    fingerprint = store_fingerprint(shards)
-    # Nothing to do / run again: the fingerprint of the config and the store (rollout/stage.py).
     stage = Stage(
         "rd-pairs",
-        out,
+        Path(cfg.run_dir) / "pairs",
         cfg,
         ignore=NON_RESULT,
         inputs={"store": files_id(shards)},
         on_change=cfg.on_change,
         outputs=[*OUTPUTS, "config.yaml", *(["lengths.png"] if cfg.plot else [])],
     )
+    return stage, src, shards
+
+
+def run(cfg: PairsConfig) -> dict[str, Any]:
+    """The stage; returns the summary (up_to_date=True when there was nothing to do)."""
+    from rollout.store import read_store, write_jsonl_atomic, write_text_atomic
+
+    validate(cfg)
+    stage, src, shards = open_stage(cfg)
+    cfg_yaml = OmegaConf.to_yaml(OmegaConf.structured(cfg))
+    fingerprint = store_fingerprint(shards)  # the shard sizes as they were when the stage began
     if stage.begin(input_paths={"store": str(src)}) == "done":
-        return {**stage.previous, "up_to_date": True}
+        return {**stage.previous, "up_to_date": True}  # nothing changed (rollout/stage.py)
     t0 = time.perf_counter()
 
     records = read_store(src)
     tokenizer = load_tokenizer(cfg.tokenizer)
-    index, eval_loaded, eval_skipped = load_eval_sets(cfg.decontam.sets, cfg.decontam.ngram)
-    for skip in eval_skipped:
-        print(f"rd-pairs: skipped eval set {skip['set']}: {skip['reason']}", file=sys.stderr)
-    bad = contaminated([r for r in records if r.get("correct") is not None], index)
+    evals = load_eval_sets(cfg.decontam, "rd-pairs")
+    bad = contaminated([r for r in records if r.get("correct") is not None], evals.index)
     pairs, steps, lengths = build(records, cfg, tokenizer, bad)
     check = truncation_check(lengths, cfg.max_length, "max_length")
     if not pairs:
@@ -447,40 +489,11 @@ def run(cfg: PairsConfig) -> dict[str, Any]:
             file=sys.stderr,
         )
 
+    out = stage.out
     write_jsonl_atomic(out / "pairs.jsonl", pairs)
-    report = {
-        "input": {
-            "dir": str(src),
-            "shards": fingerprint,
-            "rollouts": len(records),
-            "problems": len({r["problem_id"] for r in records}),
-        },
-        "pairs": len(pairs),
-        "problems_paired": len({p["problem_id"] for p in pairs}),
-        "strategy": cfg.strategy,
-        "pairs_per_problem": cfg.pairs_per_problem,
-        "steps": steps.rows,
-        "by_source": dict(sorted(Counter(str(p["meta"]["source"]) for p in pairs).items())),
-        "by_difficulty": dict(sorted(Counter(p["meta"]["difficulty"] for p in pairs).items())),
-        "lengths": {
-            "chosen": token_stats([p["meta"]["chosen_tokens"] for p in pairs]),
-            "rejected": token_stats([p["meta"]["rejected_tokens"] for p in pairs]),
-            "rejected_truncated": sum(p["meta"]["rejected_truncated"] for p in pairs),
-            "rejected_cut": sum(p["meta"]["rejected_cut"] for p in pairs),
-        },
-        "truncation_check": check,
-        "decontamination": {
-            "ngram": cfg.decontam.ngram,
-            "eval_sets": eval_loaded,
-            "skipped": eval_skipped,
-            "removed": sorted(bad.values(), key=lambda d: d["problem_id"]),
-        },
-        "plot": cfg.plot,
-    }
-    write_json_atomic(out / "report.json", report)
-    write_text_atomic(out / "report.md", report_markdown(report))
-    if cfg.plot:
-        plot_lengths(pairs, out / "lengths.png")
+    report = make_report(cfg, records, fingerprint, src, (pairs, steps, check), evals, bad)
+    markdown = report_markdown(report)
+    write_report(out, report, markdown, length_plot(pairs) if cfg.plot else None)
     summary = {
         "pairs": len(pairs),
         "problems_paired": report["problems_paired"],
@@ -490,7 +503,7 @@ def run(cfg: PairsConfig) -> dict[str, Any]:
     }
     write_text_atomic(out / "config.yaml", cfg_yaml)
     summary = stage.finish(summary)  # last: until it is written the outputs count as unfinished
-    print(report_markdown(report))
+    print(markdown)
     return summary
 
 

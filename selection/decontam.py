@@ -1,111 +1,68 @@
-"""Selection steps shared by curation (distill/curate.py) and pair building (dpo/pairs.py).
+"""Decontamination: which training problems overlap an evaluation set, and by which n-gram.
 
-Both stages read the rollout store and must drop the same things for the same reasons: eval-set
-overlap (n-gram decontamination), exact duplicates, problems outside a pass-rate window. Keeping the
-steps here keeps the two stages' reports comparable and lets neither import the other.
+rd-curate and rd-pairs both drop every problem whose prompt shares an n-gram with a prompt of an
+evaluation set. The sets checked are `decontam.heldout` (the held-out set rd-eval scores, chosen by
+name from conf/problems/, `problems@decontam.heldout=heldout_arith`) and `decontam.sets` (the
+hand-written set and the public benchmarks). A benchmark that decontamination misses is missing from
+`decontam.sets` in conf/curate.yaml / conf/pairs.yaml, or failed to load (reported as skipped).
 """
 
 from __future__ import annotations
 
 import re
-from collections import Counter, defaultdict
+import sys
 from dataclasses import dataclass, field
-from pathlib import Path
+from importlib import resources
 from typing import Any
 
-from rollout.problems import ProblemsConfig
+from omegaconf import OmegaConf
+
+from rollout.problems import SOURCES, ProblemsConfig
 
 
-def default_eval_sets() -> list[ProblemsConfig]:
-    """The sets nothing we train on may overlap: the hand-written set and a held-out synthetic one."""
-    return [
-        ProblemsConfig(source="builtin"),
-        ProblemsConfig(
-            source="synthetic", seed=1000, count=200, generators=None, difficulty=[1, 2, 3]
-        ),
-    ]
+def problems_preset(name: str) -> ProblemsConfig:
+    """conf/problems/<name>.yaml as a ProblemsConfig: the Python default of a set that the YAML
+    configs select by name, so the set is written down in that one file."""
+    text = resources.files("conf").joinpath("problems", f"{name}.yaml").read_text()
+    node = OmegaConf.merge(OmegaConf.structured(ProblemsConfig), OmegaConf.create(text))
+    return OmegaConf.to_object(node)  # type: ignore[return-value]
 
 
 @dataclass
 class DecontamConfig:
     ngram: int = 13  # words, lowercased, punctuation stripped (math symbols kept)
-    sets: list[ProblemsConfig] = field(default_factory=default_eval_sets)
+    # The held-out evaluation set (conf/problems/heldout.yaml; the YAML configs pick it by name).
+    heldout: ProblemsConfig = field(default_factory=lambda: problems_preset("heldout"))
+    # The other sets nothing we train on may overlap; the YAML adds the public benchmarks.
+    sets: list[ProblemsConfig] = field(default_factory=lambda: [ProblemsConfig(source="builtin")])
 
 
+def checked_sets(cfg: DecontamConfig) -> list[ProblemsConfig]:
+    """Every set decontamination checks, in report order: decontam.sets, then the held-out set."""
+    return [*cfg.sets, cfg.heldout]
+
+
+def config_errors(cfg: DecontamConfig) -> list[str]:
+    """The decontam.* settings that cannot work, each naming the key and the choices."""
+    errors = []
+    if cfg.ngram < 1:
+        errors.append(f"decontam.ngram must be >= 1, got {cfg.ngram}")
+    named = [(f"decontam.sets[{i}]", pc) for i, pc in enumerate(cfg.sets)]
+    for key, pc in [*named, ("decontam.heldout", cfg.heldout)]:
+        if pc.source not in SOURCES:
+            errors.append(
+                f"{key}.source={pc.source!r} is not a source; choose one of {sorted(SOURCES)}"
+            )
+    return errors
+
+
+# Math symbols stay as words: with them stripped "What is 15 + 10?" and "What is 15 - 10?" would
+# match, and "What is 14 - (3 - 15)?" would contain "What is 14 - 3?".
 _WORD = re.compile(r"[^\W_]+|[+\-*/=<>^%()\[\]]")
 
 
 def words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
-
-
-def rollout_order(r: dict[str, Any]) -> tuple:
-    """rollout_id order read numerically (":r0:i10" after ":r0:i2"): deterministic across runs."""
-    return (r["problem_id"], r.get("round", 0), r.get("index", 0), r["rollout_id"])
-
-
-def dedup_key(r: dict[str, Any]) -> str:
-    return " ".join(r["prompt"].split()) + "\x00" + " ".join(r["completion"].split())
-
-
-class Steps:
-    """The record of one output's selection: every step's input, kept and dropped-by-reason counts."""
-
-    def __init__(self) -> None:
-        self.rows: list[dict[str, Any]] = []
-
-    def add(self, step: str, before: int, kept: list, dropped: dict[str, int]) -> list:
-        self.rows.append(
-            {
-                "step": step,
-                "in": before,
-                "kept": len(kept),
-                "dropped": {k: v for k, v in dropped.items() if v},
-            }
-        )
-        return kept
-
-
-def only_correct(records: list[dict]) -> tuple[list[dict], dict[str, int]]:
-    kept = [r for r in records if r.get("correct") is True]
-    return kept, {
-        "wrong": sum(r.get("correct") is False for r in records),
-        "unjudged": sum(r.get("correct") is None for r in records),
-    }
-
-
-def drop_exact_duplicates(records: list[dict]) -> tuple[list[dict], dict[str, int]]:
-    seen: set[str] = set()
-    kept = []
-    for r in records:
-        key = dedup_key(r)
-        if key not in seen:
-            seen.add(key)
-            kept.append(r)
-    return kept, {"exact duplicate": len(records) - len(kept)}
-
-
-def cap_per_problem(records: list[dict], cap: int | None) -> tuple[list[dict], dict[str, int]]:
-    if cap is None:
-        return records, {}
-    have: Counter[str] = Counter()
-    kept = []
-    for r in records:  # records arrive in rollout order, so the first ones stay
-        if have[r["problem_id"]] < cap:
-            have[r["problem_id"]] += 1
-            kept.append(r)
-    return kept, {"over per-problem cap": len(records) - len(kept)}
-
-
-def pass_rates(records: list[dict]) -> dict[str, float | None]:
-    """correct / judged per problem; unjudged rollouts are not counted as failures."""
-    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for r in records:
-        c = counts[r["problem_id"]]
-        if r.get("correct") is not None:
-            c[1] += 1
-            c[0] += r["correct"] is True
-    return {pid: (c / j if j else None) for pid, (c, j) in counts.items()}
 
 
 def set_name(pc: ProblemsConfig) -> str:
@@ -168,22 +125,34 @@ class EvalIndex:
         return None
 
 
-def load_eval_sets(sets: list[ProblemsConfig], n: int) -> tuple[EvalIndex, list[dict], list[dict]]:
-    """The index over every set that loads; a set that does not (offline hub) is skipped, not fatal."""
+@dataclass
+class EvalSets:
+    """The loaded evaluation sets: the n-gram index, what was checked, what could not be loaded."""
+
+    index: EvalIndex
+    loaded: list[dict[str, Any]]  # {"set", "problems"}
+    skipped: list[dict[str, Any]]  # {"set", "reason"}
+
+
+def load_eval_sets(cfg: DecontamConfig, command: str) -> EvalSets:
+    """The index over every checked set that loads; a set that does not (offline hub, missing file,
+    gated set) is skipped with its reason on stderr and in the report, not fatal."""
     from rollout.problems import load_problems
 
-    index, loaded, skipped = EvalIndex(n), [], []
-    for pc in sets:
+    out = EvalSets(EvalIndex(cfg.ngram), [], [])
+    for pc in checked_sets(cfg):
         name = set_name(pc)
         try:
             problems = load_problems(pc)
         except Exception as e:  # offline hub, missing file, gated set: report and go on
-            skipped.append({"set": name, "reason": f"{type(e).__name__}: {e}"[:500]})
+            out.skipped.append({"set": name, "reason": f"{type(e).__name__}: {e}"[:500]})
             continue
         for p in problems:
-            index.add(p["prompt"], (name, p["problem_id"]))
-        loaded.append({"set": name, "problems": len(problems)})
-    return index, loaded, skipped
+            out.index.add(p["prompt"], (name, p["problem_id"]))
+        out.loaded.append({"set": name, "problems": len(problems)})
+    for skip in out.skipped:
+        print(f"{command}: skipped eval set {skip['set']}: {skip['reason']}", file=sys.stderr)
+    return out
 
 
 def contaminated(records: list[dict], index: EvalIndex) -> dict[str, dict]:
@@ -212,50 +181,3 @@ def drop_contaminated(
 ) -> tuple[list[dict], dict[str, int]]:
     kept = [r for r in records if r["problem_id"] not in bad]
     return kept, {"contaminated": len(records) - len(kept)}
-
-
-def token_counts(tokenizer, texts: list[str], batch: int = 1024) -> list[int]:
-    out: list[int] = []
-    for i in range(0, len(texts), batch):
-        out += [
-            len(ids)
-            for ids in tokenizer(texts[i : i + batch], add_special_tokens=False)["input_ids"]
-        ]
-    return out
-
-
-def token_stats(counts: list[int]) -> dict[str, float]:
-    return {"total": sum(counts), "mean": round(sum(counts) / len(counts), 1) if counts else 0.0}
-
-
-def load_tokenizer(name: str):
-    from transformers import AutoTokenizer
-
-    from rollout.models import prepare
-
-    try:
-        return AutoTokenizer.from_pretrained(prepare(name))
-    except OSError as e:
-        raise ValueError(
-            f"tokenizer={name!r} could not be loaded ({e}); set tokenizer= to a recipe name "
-            "(smollm2_135m) or a local model folder"
-        ) from e
-
-
-def store_fingerprint(shards: list[Path]) -> list[list]:
-    """Shard names and sizes: the store is append-only, so any new rollout changes a size."""
-    return [[p.name, p.stat().st_size] for p in shards]
-
-
-def store_shards(input_dir: str | None, run_dir: str) -> tuple[Path, list[Path]]:
-    """The rollout store a stage reads (input_dir, else run_dir/rollout) and its shard files."""
-    from rollout.store import shard_files
-
-    src = Path(input_dir) if input_dir else Path(run_dir) / "rollout"
-    shards = shard_files(src)
-    if not shards:
-        raise ValueError(
-            f"no rollout store at {src} (no shard-*.jsonl files): run rd-rollout run_dir={run_dir} "
-            "first, or set input_dir=<a folder with shard files>"
-        )
-    return src, shards

@@ -16,10 +16,12 @@ import pytest
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
-from distill.curate import CurateConfig, EvalIndex, run, split_completion, words
+from distill.curate import CurateConfig, run
 from distill.templates import training_example
-from rollout.prompts import EMPTY_THINK, PromptConfig, messages
+from rollout.prompts import EMPTY_THINK, PromptConfig, messages, split_completion
 from rollout.store import ShardWriter
+from selection.decontam import EvalIndex, words
+from verifiers.jsonl import load_jsonl
 
 HANDWRITTEN = Path(__file__).resolve().parents[1] / "rollout" / "data" / "handwritten.jsonl"
 FILLER = """
@@ -127,7 +129,7 @@ def make_cfg(overrides: list[str]) -> CurateConfig:
 
 
 def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
+    return load_jsonl(path)
 
 
 @pytest.fixture(scope="module")
@@ -233,7 +235,11 @@ def test_decontamination_removes_the_copied_eval_problem_and_names_the_match(def
     assert all(
         s["set"].startswith("hub:") and "could not load" in s["reason"] for s in dc["skipped"]
     )
-    assert dc["sets"][1]["problems"] == 200  # the held-out synthetic set was checked too
+    # the held-out set (conf/problems/heldout.yaml, decontam.heldout) was checked too, last
+    assert dc["sets"][-1] == {
+        "set": "synthetic(seed=1000, count=200, difficulty=[1, 2, 3], generators=all)",
+        "problems": 200,
+    }
     # MATH-500 and AIME 2024 come from the shipped copies, offline too.
     sizes = {s["set"].split("/")[-1]: s["problems"] for s in dc["sets"]}
     assert sizes.get("MATH-500:test") == 500 and sizes.get("aime_2024:train") == 30, dc["sets"]
@@ -499,12 +505,11 @@ def test_config_composes_typed_and_rejects_typos():
 
     cfg = make_cfg([])
     assert isinstance(cfg, CurateConfig)
-    assert [s.source for s in cfg.decontam.sets] == ["builtin", "synthetic", "hub", "hub", "hub"]
-    assert [s.name for s in cfg.decontam.sets[2:]] == [
+    assert [s.source for s in cfg.decontam.sets] == ["builtin", "hub", "hub", "hub"]
+    assert [s.name for s in cfg.decontam.sets[1:]] == [
         "HuggingFaceH4/MATH-500",
         "HuggingFaceH4/aime_2024",
         "Idavidrein/gpqa",
     ]
-    assert cfg.decontam.sets[1].seed == 1000 and cfg.decontam.sets[1].count == 200
     with pytest.raises(ConfigCompositionException, match="direct_shar"):
         make_cfg(["sft.direct_shar=0.5"])

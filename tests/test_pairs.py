@@ -17,6 +17,7 @@ from hydra import compose, initialize_config_module
 
 from dpo.pairs import PairsConfig, pair_problem, run, truncation_check
 from rollout.store import ShardWriter
+from verifiers.jsonl import load_jsonl
 
 HANDWRITTEN = Path(__file__).resolve().parents[1] / "rollout" / "data" / "handwritten.jsonl"
 CONTAM = json.loads(HANDWRITTEN.read_text().splitlines()[3])["prompt"]
@@ -76,13 +77,12 @@ def store(tmp_path) -> Path:
 
 
 def cfg_for(tmp_path, **over) -> PairsConfig:
-    cfg = PairsConfig(run_dir=str(tmp_path), max_length=512, plot=True, **over)
-    cfg.decontam.sets = cfg.decontam.sets[:2]  # offline: the hand-written and held-out sets
-    return cfg
+    # The Python default decontam: the hand-written set and the held-out one (offline both).
+    return PairsConfig(run_dir=str(tmp_path), max_length=512, plot=True, **over)
 
 
 def load(tmp_path) -> list[dict]:
-    return [json.loads(x) for x in (tmp_path / "pairs" / "pairs.jsonl").read_text().splitlines()]
+    return load_jsonl(tmp_path / "pairs" / "pairs.jsonl")
 
 
 def test_only_valid_pairs_are_built_and_the_report_says_where_rollouts_went(tmp_path):
