@@ -7,34 +7,107 @@ import pytest
 from hydra import compose, initialize_config_module
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ["verifiers", "rollout", "distill", "dpo"]
-# Who may import whom (DESIGN.md): verifiers <- rollout <- distill, dpo; distill and dpo never each other.
+# Who may import whom (DESIGN.md): verifiers <- rollout <- selection <- distill, dpo <- evaluation
+# <- pipeline. distill and dpo never import each other, nor evaluation or pipeline; evaluation imports
+# only verifiers and rollout; nothing imports pipeline (it runs the stages as processes).
 ALLOWED = {
     "verifiers": set(),
     "rollout": {"verifiers"},
-    "distill": {"verifiers", "rollout"},
-    "dpo": {"verifiers", "rollout"},
+    "selection": {"verifiers", "rollout"},
+    "distill": {"verifiers", "rollout", "selection"},
+    "dpo": {"verifiers", "rollout", "selection"},
+    "evaluation": {"verifiers", "rollout"},
+    "pipeline": {"verifiers", "rollout", "selection", "distill", "dpo", "evaluation"},
 }
+# The packages present (selection/ and evaluation/ arrived in issue 13).
+PACKAGES = [p for p in ALLOWED if (ROOT / p / "__init__.py").exists()]
+
+
+def _import_nodes(path: Path):
+    """Every absolute import in a file, module level and inside functions alike."""
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            yield from (a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            # `from pkg import mod` imports pkg.mod; `from pkg import name` resolves to pkg below.
+            yield from (f"{node.module}.{a.name}" for a in node.names)
 
 
 def _imports(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text())
-    names = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names |= {a.name.split(".")[0] for a in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module.split(".")[0])
-    return names
+    """The top-level packages a file imports."""
+    return {name.split(".")[0] for name in _import_nodes(path)}
+
+
+def test_every_project_package_has_a_place_in_the_import_direction():
+    """A new top-level package must be added to ALLOWED (and DESIGN.md's direction) to be checked."""
+    found = {p.parent.name for p in ROOT.glob("*/__init__.py")} - {"conf"}
+    assert found <= set(ALLOWED), f"packages without a place in ALLOWED: {found - set(ALLOWED)}"
 
 
 @pytest.mark.parametrize("package", PACKAGES)
 def test_import_direction(package):
     for path in (ROOT / package).rglob("*.py"):
-        bad = (_imports(path) & set(PACKAGES)) - ALLOWED[package] - {package}
+        bad = (_imports(path) & set(ALLOWED)) - ALLOWED[package] - {package}
         assert not bad, (
             f"{path.relative_to(ROOT)} imports {bad}: breaks the import direction of DESIGN.md"
         )
+
+
+def module_graph(package: str) -> dict[str, set[str]]:
+    """module -> the modules of the same package it imports (`from pkg import mod` included)."""
+    modules = {
+        ".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): p
+        for p in (ROOT / package).rglob("*.py")
+    }
+    graph = {}
+    for name, path in modules.items():
+        targets = set()
+        for imported in _import_nodes(path):
+            # The longest prefix that is a module of the package: pkg.mod.attr -> pkg.mod.
+            parts = imported.split(".")
+            for i in range(len(parts), 0, -1):
+                if ".".join(parts[:i]) in modules:
+                    targets.add(".".join(parts[:i]))
+                    break
+        graph[name] = targets - {name}
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One cycle as a path [a, b, ..., a], or None."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return stack[stack.index(nxt) :] + [nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (found := visit(node)):
+            return found
+    return None
+
+
+def test_find_cycle_reports_the_cycle():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) is None
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_no_import_cycles_between_modules_of_a_package(package):
+    """Function-level imports count too: a cycle hidden in a function is still a cycle in the design."""
+    graph = module_graph(package)
+    assert graph, package
+    cycle = find_cycle(graph)
+    assert cycle is None, f"{package}: modules import each other: {' -> '.join(cycle)}"
 
 
 def test_heavy_libraries_stay_out_of_the_verifiers():
