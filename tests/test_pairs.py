@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_module
+from omegaconf import OmegaConf
 
 from dpo.pairs import PairsConfig, pair_problem, run, truncation_check
 from rollout.store import ShardWriter
@@ -179,3 +180,33 @@ def test_bad_config_and_missing_store_name_the_fix(tmp_path):
         text=True,
     )
     assert r.returncode == 2 and "rd-pairs: error: no rollout store" in r.stderr
+
+
+def test_a_problem_of_the_named_heldout_set_is_removed(tmp_path):
+    """problems@decontam.heldout picks the held-out set by name; its problems never pair."""
+    from rollout.problems import load_problems
+    from selection.decontam import problems_preset, set_name
+
+    arith = problems_preset("heldout_arith")
+    held = load_problems(arith)[40]  # beyond the first 12 smoke evaluates: the whole set counts
+    recs = [ro("held", i, i < 2, prompt=held["prompt"]) for i in range(4)]
+    recs += [
+        ro("mixed", i, i < 2, prompt="Problem mixed: what is three plus four?") for i in range(4)
+    ]
+    ShardWriter(tmp_path / "rollout", 0, 1).append(recs)
+    with initialize_config_module(config_module="conf", version_base="1.3"):
+        cfg = compose(
+            config_name="pairs",
+            overrides=[
+                f"run_dir={tmp_path}",
+                "problems@decontam.heldout=heldout_arith",
+                "decontam.sets=[]",
+                "plot=false",
+            ],
+        )
+    run(OmegaConf.to_object(cfg))
+    assert {p["problem_id"] for p in load(tmp_path)} == {"mixed"}
+    dec = json.loads((tmp_path / "pairs" / "report.json").read_text())["decontamination"]
+    assert dec["eval_sets"] == [{"set": set_name(arith), "problems": 64}]
+    (removed,) = dec["removed"]
+    assert removed["problem_id"] == "held" and removed["eval_problem_id"] == held["problem_id"]
