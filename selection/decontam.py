@@ -31,15 +31,16 @@ def problems_preset(name: str) -> ProblemsConfig:
 @dataclass
 class DecontamConfig:
     ngram: int = 13  # words, lowercased, punctuation stripped (math symbols kept)
-    # The held-out evaluation set (conf/problems/heldout.yaml; the YAML configs pick it by name).
-    heldout: ProblemsConfig = field(default_factory=lambda: problems_preset("heldout"))
+    # The held-out evaluation set (conf/problems/heldout.yaml; the YAML configs pick it by name);
+    # null: none (decontam.heldout=null decontam.sets=[] turns decontamination off).
+    heldout: ProblemsConfig | None = field(default_factory=lambda: problems_preset("heldout"))
     # The other sets nothing we train on may overlap; the YAML adds the public benchmarks.
     sets: list[ProblemsConfig] = field(default_factory=lambda: [ProblemsConfig(source="builtin")])
 
 
 def checked_sets(cfg: DecontamConfig) -> list[ProblemsConfig]:
     """Every set decontamination checks, in report order: decontam.sets, then the held-out set."""
-    return [*cfg.sets, cfg.heldout]
+    return [*cfg.sets, *([cfg.heldout] if cfg.heldout is not None else [])]
 
 
 def config_errors(cfg: DecontamConfig) -> list[str]:
@@ -48,7 +49,9 @@ def config_errors(cfg: DecontamConfig) -> list[str]:
     if cfg.ngram < 1:
         errors.append(f"decontam.ngram must be >= 1, got {cfg.ngram}")
     named = [(f"decontam.sets[{i}]", pc) for i, pc in enumerate(cfg.sets)]
-    for key, pc in [*named, ("decontam.heldout", cfg.heldout)]:
+    if cfg.heldout is not None:
+        named.append(("decontam.heldout", cfg.heldout))
+    for key, pc in named:
         if pc.source not in SOURCES:
             errors.append(
                 f"{key}.source={pc.source!r} is not a source; choose one of {sorted(SOURCES)}"

@@ -12,7 +12,7 @@ from omegaconf import OmegaConf
 import evaluation.evaluate  # noqa: F401  (registers eval_schema)
 from distill.curate import CurateConfig
 from dpo.pairs import PairsConfig
-from selection.decontam import problems_preset
+from selection.decontam import checked_sets, problems_preset
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ["conf", "verifiers", "rollout", "selection", "distill", "dpo", "evaluation", "pipeline"]
@@ -64,6 +64,8 @@ def test_curate_pairs_and_eval_take_the_set_by_name():
         assert all(s.source != "synthetic" for s in cfg.decontam.sets), name
         smaller = composed(name, ["problems@decontam.heldout=heldout_arith"])
         assert smaller.decontam.heldout == problems_preset("heldout_arith"), name
+        off = composed(name, ["decontam.heldout=null", "decontam.sets=[]"])
+        assert checked_sets(off.decontam) == [], name
     assert composed("eval").benchmarks["heldout"] == heldout
     # The Python default names the same file; it does not restate it.
     assert CurateConfig().decontam.heldout == PairsConfig().decontam.heldout == heldout
