@@ -11,7 +11,8 @@ Reference log-probabilities are computed once and kept on disk (ref_cache), keye
 weights and the tokenized pairs (and the few trainer settings that change them), so every point of
 a beta/learning-rate sweep, a resumed run and a re-run reuse them; TRL's own precompute keeps them
 only for one process. The computation itself is TRL's (which gathers ZeRO-3's sharded weights for
-it), and several ranks agree on rank 0's key, so accelerate/DeepSpeed runs take the same path.
+it), and several ranks agree on rank 0's key, so accelerate/DeepSpeed runs take the same path. The cache
+is a DPOTrainer subclass of its own (dpo/ref_cache.py), which states the TRL internals it uses.
 `trainer.precompute_ref_log_probs=false` gives TRL's default instead: a reference forward pass on
 every step.
 
@@ -22,10 +23,8 @@ history), metrics.jsonl, config.yaml; rd-sweep-report gathers a sweep folder int
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -40,8 +39,6 @@ from rollout.engines import ModelConfig
 from rollout.stage import Stage, file_id, last_checkpoint, model_id, training_summary
 from verifiers.jsonl import read_jsonl
 
-# DPOConfig fields that change the reference log-probs of the same pairs under the same weights.
-REF_FIELDS = ("max_length", "truncation_mode", "padding_free", "ld_alpha", "bf16", "fp16")
 # Keys that cannot change the trained weights or the summary's numbers (rollout/stage.py leaves them
 # out of the fingerprint): paths whose content is an input, caches, what a sweeper reads back, logging.
 NON_RESULT = (
@@ -123,47 +120,6 @@ def load_pairs(path: Path) -> list[dict]:
     return rows
 
 
-# ---------------------------------------------------------------------------------------------
-# The reference log-prob cache.
-
-
-def ref_cache_key(model_hash: str, dataset, args) -> str:
-    """Content key: reference weights, the tokenized pairs in order, and the settings in REF_FIELDS."""
-    import numpy as np
-    import trl
-
-    h = hashlib.sha256()
-    h.update(f"trl={trl.__version__};weights={model_hash};".encode())
-    h.update(json.dumps({k: getattr(args, k, None) for k in REF_FIELDS}, default=str).encode())
-    for col in ("prompt_ids", "chosen_ids", "rejected_ids"):
-        for ids in dataset[col]:
-            h.update(np.asarray(ids, dtype=np.int64).tobytes())
-            h.update(b"|")
-    return h.hexdigest()[:24]
-
-
-def _lock(path: Path, single_process: bool):
-    """One computing process per key when parallel sweep points share a cache (single-rank jobs;
-    ranks of one job compute together and must not wait on each other)."""
-    if not single_process:
-        return contextlib.nullcontext()
-    from filelock import FileLock
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return FileLock(path)
-
-
-def release_precompute_engine(trainer) -> None:
-    """Under ZeRO-3, TRL wraps the policy in a DeepSpeed inference engine for the reference pass
-    and keeps it; its parameter hooks then collide with the training engine's on the same module
-    (DeepSpeed's "pop from an empty deque" at the first training step). Once the log-probs are
-    computed (and cached) that engine has no use left: remove its hooks."""
-    engine = getattr(trainer, "_precompute_engine", None)
-    if engine is not None:
-        engine.destroy()
-        trainer._precompute_engine = None
-
-
 def tokenize_pairs(tokenizer, rows: list[dict]) -> list[dict]:
     """prompt_ids, chosen_ids, rejected_ids of every pair, as generation shows them: the model's
     own generation prompt (under the pair's switch) tokenized alone, then each completion with the
@@ -190,75 +146,6 @@ def tokenize_pairs(tokenizer, rows: list[dict]) -> list[dict]:
             }
         )
     return out
-
-
-def trainer_class():
-    """DPOTrainer whose reference log-prob precompute goes through the on-disk cache."""
-    from trl import DPOTrainer
-
-    class CachedRefDPOTrainer(DPOTrainer):
-        ref_cache_dir: Path
-        ref_events: list[dict]
-
-        def _prepare_dataset(self, dataset, processing_class, args, dataset_name):
-            # Pairs come tokenized (tokenize_pairs); TRL's preparation would tokenize text again.
-            if "prompt_ids" in dataset.column_names:
-                return dataset
-            return super()._prepare_dataset(dataset, processing_class, args, dataset_name)
-
-        def _precompute_ref_logps(self, dataset, name, batch_size):
-            import numpy as np
-            from datasets import Dataset as HFDataset
-            from datasets import concatenate_datasets
-
-            t0 = time.perf_counter()
-            key = ref_cache_key(self._precompute_model_hash, dataset, self.args)
-            single = self.accelerator.num_processes == 1
-            if (
-                not single
-            ):  # ZeRO-3 shards the weights, so ranks may hash them differently: use rank 0's
-                from accelerate.utils import broadcast_object_list
-
-                key = broadcast_object_list([key], from_process=0)[0]
-            path = self.ref_cache_dir / f"{key}.npz"
-            with _lock(path.with_suffix(".lock"), single):
-                data = np.load(path) if path.exists() else None
-                hit = data is not None and len(data["chosen"]) == len(dataset)
-                if not single:  # every rank takes the same branch, or the collective compute hangs
-                    hit = broadcast_object_list([hit], from_process=0)[0]
-                if hit:
-                    data = data if data is not None else np.load(path)
-                    cols = HFDataset.from_dict(
-                        {
-                            "ref_chosen_logps": data["chosen"].tolist(),
-                            "ref_rejected_logps": data["rejected"].tolist(),
-                        }
-                    )
-                    self.ref_events.append(
-                        {"split": name, "key": key, "source": "cache", "seconds": 0.0}
-                    )
-                    return concatenate_datasets([dataset, cols], axis=1)
-                out = super()._precompute_ref_logps(dataset, name, batch_size)
-                release_precompute_engine(self)
-                if self.accelerator.is_main_process:
-                    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.npz")
-                    np.savez(
-                        tmp,
-                        chosen=np.asarray(out["ref_chosen_logps"], dtype=np.float32),
-                        rejected=np.asarray(out["ref_rejected_logps"], dtype=np.float32),
-                    )
-                    os.replace(tmp, path)
-                self.accelerator.wait_for_everyone()
-            seconds = round(time.perf_counter() - t0, 2)
-            self.ref_events.append(
-                {"split": name, "key": key, "source": "computed", "seconds": seconds}
-            )
-            if self.accelerator.is_main_process:
-                with open(self.ref_cache_dir / "computed.jsonl", "a") as f:
-                    f.write(json.dumps({**self.ref_events[-1], "pairs": len(dataset)}) + "\n")
-            return out
-
-    return CachedRefDPOTrainer
 
 
 # ---------------------------------------------------------------------------------------------
@@ -324,6 +211,7 @@ def build_trainer(cfg: DPOStageConfig, model_path: str, rows: list[dict], out: P
     from trl import DPOConfig
 
     from dpo.pairs import truncation_check
+    from dpo.ref_cache import CachedRefDPOTrainer
 
     targs: dict[str, Any] = {
         "report_to": "none",
@@ -351,19 +239,20 @@ def build_trainer(cfg: DPOStageConfig, model_path: str, rows: list[dict], out: P
     model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
     model.config.use_cache = False
     data = dataset_on_disk(tokenized, out / ".pairs_dataset")
-    cls = trainer_class()
-    cls.ref_cache_dir = (
-        Path(cfg.ref_cache) if cfg.ref_cache else Path(cfg.run_dir) / "dpo_ref_cache"
-    )
-    cls.ref_cache_dir.mkdir(parents=True, exist_ok=True)
-    cls.ref_events = []
-    trainer = cls(
+    trainer = CachedRefDPOTrainer(
         model=model,
         args=args,
         train_dataset=data,
         eval_dataset=data if cfg.final_eval else None,
         processing_class=tokenizer,
+        ref_cache_dir=Path(cfg.ref_cache) if cfg.ref_cache else Path(cfg.run_dir) / "dpo_ref_cache",
     )
+    if args.precompute_ref_log_probs and not trainer.ref_events:
+        raise RuntimeError(
+            "TRL computed the reference log-probs without calling CachedRefDPOTrainer's "
+            "_precompute_ref_logps: the TRL internals dpo/ref_cache.py overrides have changed "
+            "(pyproject pins the tested trl>=1.16,<1.17)"
+        )
     return trainer
 
 

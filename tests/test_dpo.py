@@ -315,3 +315,57 @@ def test_shipped_zero3_config_computes_once_and_trains(tmp_path, tiny_model):
     second = launch("z2", 0.3)
     assert [e["source"] for e in second["reference"]["events"]] == ["cache", "cache"]
     assert len(computed(tmp_path)) == 1
+
+
+def test_the_reference_cache_hook_is_what_runs(tmp_path, tiny_model, monkeypatch):
+    """CachedRefDPOTrainer (dpo/ref_cache.py) overrides TRL's private
+    DPOTrainer._precompute_ref_logps. Were it renamed or no longer called, TRL's own pass would run
+    silently instead of the cache: this test, the import check and rd-dpo itself say so loudly."""
+    import trl
+    from trl import DPOTrainer
+
+    from dpo import ref_cache
+    from dpo.train import build_trainer
+
+    pin = f'"trl>={ref_cache.TESTED_TRL},<'
+    assert pin in (ROOT / "pyproject.toml").read_text(), f'pyproject must pin {pin}..."'
+    for hook in ref_cache.HOOKS:
+        assert callable(getattr(DPOTrainer, hook, None)), (
+            f"trl {trl.__version__}: DPOTrainer.{hook} is gone; dpo/ref_cache.py overrides it "
+            f"(written for trl {ref_cache.TESTED_TRL}, the version pyproject pins)"
+        )
+
+    # Spies around the real methods: the override, and TRL's per-batch reference forward pass.
+    calls = {"hook": 0, "trl_batches": 0}
+    hook, trl_pass = (
+        ref_cache.CachedRefDPOTrainer._precompute_ref_logps,
+        DPOTrainer.compute_ref_log_probs,
+    )
+
+    def spy_hook(self, *a, **k):
+        calls["hook"] += 1
+        return hook(self, *a, **k)
+
+    def spy_trl(self, *a, **k):
+        calls["trl_batches"] += 1
+        return trl_pass(self, *a, **k)
+
+    monkeypatch.setattr(ref_cache.CachedRefDPOTrainer, "_precompute_ref_logps", spy_hook)
+    monkeypatch.setattr(DPOTrainer, "compute_ref_log_probs", spy_trl)
+    rows = load_pairs(write_pairs(tmp_path / "pairs.jsonl", arithmetic_pairs(4)))
+    cfg = cfg_for(tmp_path, tiny_model, "hook")
+
+    cold = build_trainer(cfg, tiny_model, rows, tmp_path / "hook")
+    assert calls["hook"] == 2 and calls["trl_batches"] >= 1  # train and eval; computed once
+    assert [e["source"] for e in cold.ref_events] == ["computed", "cache"]
+    calls.update(hook=0, trl_batches=0)
+    warm = build_trainer(cfg, tiny_model, rows, tmp_path / "hook")
+    assert calls == {"hook": 2, "trl_batches": 0}  # from the cache: TRL's pass did not run
+    assert "ref_chosen_logps" in warm.train_dataset.column_names
+
+    # A fault no real TRL 1.16 produces, injected: the hook bypassed, as after a TRL rename.
+    monkeypatch.setattr(
+        ref_cache.CachedRefDPOTrainer, "_precompute_ref_logps", DPOTrainer._precompute_ref_logps
+    )
+    with pytest.raises(RuntimeError, match="without calling CachedRefDPOTrainer.*trl>=1.16,<1.17"):
+        build_trainer(cfg, tiny_model, rows, tmp_path / "hook")
