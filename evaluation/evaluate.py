@@ -54,7 +54,7 @@ from evaluation.metrics import (
 )
 from rollout.engines import EngineConfig, ModelConfig, engine_kwargs
 from rollout.farm import SamplingConfig
-from rollout.problems import ProblemsConfig, load_problems
+from rollout.problems import ProblemsConfig, load_problems, problems_preset
 from rollout.prompts import THINKING_MODES, PromptConfig
 from rollout.stage import Stage, model_id
 from rollout.store import (
@@ -72,7 +72,9 @@ class EvalConfig:
     # name -> model folder, recipe name (rollout/models.py) or hub name; rows of the table, in order
     checkpoints: dict[str, str] = field(default_factory=lambda: {"base": "smollm2_135m"})
     # name -> problems; conf/eval.yaml adds the held-out set by name (conf/problems/heldout.yaml)
-    benchmarks: dict[str, ProblemsConfig] = field(default_factory=dict)
+    benchmarks: dict[str, ProblemsConfig] = field(
+        default_factory=lambda: {"heldout": problems_preset("heldout")}
+    )
     seed: int = 0  # per-problem sampling seeds (the same for every checkpoint) and the bootstrap
     greedy: bool = (
         False  # one sample per problem at temperature 0 (overrides sampling.n/temperature)

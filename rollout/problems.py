@@ -11,6 +11,7 @@ import hashlib
 import random
 import re
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,20 @@ class ProblemsConfig:
     limit: int | None = None
     shuffle: bool = False
     seed: int = 0
+
+
+def problems_preset(name: str) -> ProblemsConfig:
+    """conf/problems/<name>.yaml as a ProblemsConfig: the Python default of a set that the YAML
+    configs select by name, so the set is written down in that one file."""
+    presets = resources.files("conf").joinpath("problems")
+    if not presets.joinpath(f"{name}.yaml").is_file():
+        known = sorted(f.name[:-5] for f in presets.iterdir() if f.name.endswith(".yaml"))
+        raise ValueError(f"{name!r} is not a problem set in conf/problems/; choose from {known}")
+    text = presets.joinpath(f"{name}.yaml").read_text()
+    from omegaconf import OmegaConf
+
+    node = OmegaConf.merge(OmegaConf.structured(ProblemsConfig), OmegaConf.create(text))
+    return OmegaConf.to_object(node)  # type: ignore[return-value]
 
 
 def _stable_id(prefix: str, text: str) -> str:

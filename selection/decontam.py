@@ -1,10 +1,12 @@
 """Decontamination: which training problems overlap an evaluation set, and by which n-gram.
 
 rd-curate and rd-pairs both drop every problem whose prompt shares an n-gram with a prompt of an
-evaluation set. The sets checked are `decontam.heldout` (the held-out set rd-eval scores, chosen by
-name from conf/problems/, `problems@decontam.heldout=heldout_arith`) and `decontam.sets` (the
-hand-written set and the public benchmarks). A benchmark that decontamination misses is missing from
-`decontam.sets` in conf/curate.yaml / conf/pairs.yaml, or failed to load (reported as skipped).
+evaluation set. The sets checked are `decontam.sets` (problem configs: the hand-written set),
+`decontam.benchmarks` (the public benchmarks by their conf/problems/ name, read from the copy shipped
+in rollout/data/benchmarks/ when there is one) and `decontam.heldout` (the held-out set rd-eval
+scores, chosen by name: `problems@decontam.heldout=heldout_arith`). A benchmark that decontamination
+misses is missing from `decontam.benchmarks` in conf/curate.yaml / conf/pairs.yaml, or failed to
+load (reported as skipped).
 """
 
 from __future__ import annotations
@@ -15,32 +17,37 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
-from omegaconf import OmegaConf
-
-from rollout.problems import SOURCES, ProblemsConfig
+from rollout.problems import SOURCES, ProblemsConfig, problems_preset
 
 
-def problems_preset(name: str) -> ProblemsConfig:
-    """conf/problems/<name>.yaml as a ProblemsConfig: the Python default of a set that the YAML
-    configs select by name, so the set is written down in that one file."""
-    text = resources.files("conf").joinpath("problems", f"{name}.yaml").read_text()
-    node = OmegaConf.merge(OmegaConf.structured(ProblemsConfig), OmegaConf.create(text))
-    return OmegaConf.to_object(node)  # type: ignore[return-value]
+def benchmark_set(name: str) -> ProblemsConfig:
+    """A public benchmark by its conf/problems/ name, for decontamination: the hub set as rd-eval
+    reads it, but from the copy shipped in rollout/data/benchmarks/<name>.jsonl when there is one
+    (same rows, offline too)."""
+    pc = problems_preset(name)
+    shipped = resources.files("rollout").joinpath("data", "benchmarks", f"{name}.jsonl")
+    if pc.source == "hub" and pc.path is None and shipped.is_file():
+        pc.path = str(shipped)
+    return pc
 
 
 @dataclass
 class DecontamConfig:
     ngram: int = 13  # words, lowercased, punctuation stripped (math symbols kept)
     # The held-out evaluation set (conf/problems/heldout.yaml; the YAML configs pick it by name);
-    # null: none (decontam.heldout=null decontam.sets=[] turns decontamination off).
+    # null: none (decontam.heldout=null decontam.sets=[] decontam.benchmarks=[] turns decontamination off).
     heldout: ProblemsConfig | None = field(default_factory=lambda: problems_preset("heldout"))
-    # The other sets nothing we train on may overlap; the YAML adds the public benchmarks.
+    # Other sets nothing we train on may overlap, as problem configs: the hand-written set.
     sets: list[ProblemsConfig] = field(default_factory=lambda: [ProblemsConfig(source="builtin")])
+    # The public benchmarks, by conf/problems/ name (benchmark_set).
+    benchmarks: list[str] = field(default_factory=lambda: ["math500", "aime24", "gpqa_diamond"])
 
 
 def checked_sets(cfg: DecontamConfig) -> list[ProblemsConfig]:
-    """Every set decontamination checks, in report order: decontam.sets, then the held-out set."""
-    return [*cfg.sets, *([cfg.heldout] if cfg.heldout is not None else [])]
+    """Every set decontamination checks, in report order: decontam.sets, the benchmarks, then the
+    held-out set."""
+    named = [benchmark_set(n) for n in cfg.benchmarks]
+    return [*cfg.sets, *named, *([cfg.heldout] if cfg.heldout is not None else [])]
 
 
 def config_errors(cfg: DecontamConfig) -> list[str]:
@@ -49,6 +56,11 @@ def config_errors(cfg: DecontamConfig) -> list[str]:
     if cfg.ngram < 1:
         errors.append(f"decontam.ngram must be >= 1, got {cfg.ngram}")
     named = [(f"decontam.sets[{i}]", pc) for i, pc in enumerate(cfg.sets)]
+    for i, name in enumerate(cfg.benchmarks):
+        try:
+            problems_preset(name)
+        except ValueError as e:
+            errors.append(f"decontam.benchmarks[{i}]: {e}")
     if cfg.heldout is not None:
         named.append(("decontam.heldout", cfg.heldout))
     for key, pc in named:

@@ -20,7 +20,7 @@ from distill.curate import CurateConfig, run
 from distill.templates import training_example
 from rollout.prompts import EMPTY_THINK, PromptConfig, messages, split_completion
 from rollout.store import ShardWriter
-from selection.decontam import EvalIndex, words
+from selection.decontam import EvalIndex, checked_sets, words
 from verifiers.jsonl import load_jsonl
 
 HANDWRITTEN = Path(__file__).resolve().parents[1] / "rollout" / "data" / "handwritten.jsonl"
@@ -505,11 +505,18 @@ def test_config_composes_typed_and_rejects_typos():
 
     cfg = make_cfg([])
     assert isinstance(cfg, CurateConfig)
-    assert [s.source for s in cfg.decontam.sets] == ["builtin", "hub", "hub", "hub"]
-    assert [s.name for s in cfg.decontam.sets[1:]] == [
+    sets = checked_sets(cfg.decontam)
+    assert [s.source for s in sets] == ["builtin", "hub", "hub", "hub", "synthetic"]
+    assert [s.name for s in sets[1:4]] == [
         "HuggingFaceH4/MATH-500",
         "HuggingFaceH4/aime_2024",
         "Idavidrein/gpqa",
     ]
+    # The benchmarks by name read the copies shipped with the package (offline, from any folder).
+    assert all(Path(s.path).is_file() for s in sets[1:3]) and sets[3].path is None
+    with pytest.raises(
+        ValueError, match=r"decontam.benchmarks\[0\]: 'math5000' is not a problem set"
+    ):
+        run(make_cfg(["decontam.benchmarks=[math5000]"]))
     with pytest.raises(ConfigCompositionException, match="direct_shar"):
         make_cfg(["sft.direct_shar=0.5"])

@@ -12,10 +12,21 @@ from omegaconf import OmegaConf
 import evaluation.evaluate  # noqa: F401  (registers eval_schema)
 from distill.curate import CurateConfig
 from dpo.pairs import PairsConfig
-from selection.decontam import checked_sets, problems_preset
+from rollout.problems import problems_preset
+from selection.decontam import checked_sets
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ["conf", "verifiers", "rollout", "selection", "distill", "dpo", "evaluation", "pipeline"]
+PACKAGES = [
+    "README.md",
+    "conf",
+    "verifiers",
+    "rollout",
+    "selection",
+    "distill",
+    "dpo",
+    "evaluation",
+    "pipeline",
+]
 DEFINITIONS = {"conf/problems/heldout.yaml", "conf/problems/heldout_arith.yaml"}
 # `seed: 1000`, `seed=1000`, `"seed": 1000`, `seed = 1000`
 HELDOUT_SEED = re.compile(r"\bseed\W{0,3}[:=]\s*1000\b")
@@ -24,7 +35,8 @@ HELDOUT_SEED = re.compile(r"\bseed\W{0,3}[:=]\s*1000\b")
 def test_only_the_conf_problems_entries_spell_the_heldout_seed():
     spelled = set()
     for package in PACKAGES:
-        for path in (ROOT / package).rglob("*"):
+        root = ROOT / package
+        for path in [root] if root.is_file() else root.rglob("*"):
             if not path.is_file() or path.suffix not in {".py", ".yaml", ".md", ".json", ".txt"}:
                 continue
             if HELDOUT_SEED.search(path.read_text(encoding="utf-8", errors="replace")):
@@ -64,7 +76,9 @@ def test_curate_pairs_and_eval_take_the_set_by_name():
         assert all(s.source != "synthetic" for s in cfg.decontam.sets), name
         smaller = composed(name, ["problems@decontam.heldout=heldout_arith"])
         assert smaller.decontam.heldout == problems_preset("heldout_arith"), name
-        off = composed(name, ["decontam.heldout=null", "decontam.sets=[]"])
+        off = composed(
+            name, ["decontam.heldout=null", "decontam.sets=[]", "decontam.benchmarks=[]"]
+        )
         assert checked_sets(off.decontam) == [], name
     assert composed("eval").benchmarks["heldout"] == heldout
     # The Python default names the same file; it does not restate it.
@@ -88,12 +102,15 @@ def test_each_pipeline_evaluates_on_the_set_it_decontaminates(experiment, limit)
     with initialize_config_module(config_module="conf", version_base="1.3"):
         cfg = OmegaConf.to_object(compose(config_name="pipeline", overrides=overrides))
         stages = {s: compose_stage(cfg, s) for s in ("curate", "pairs", "eval")}
-    assert stages["curate"].decontam.heldout == arith
-    assert stages["pairs"].decontam.heldout == arith
+    # The plan reads the size from the composed eval config.
+    budget = fill_budget("eval", cfg.plan["eval"].budget, stages["eval"])
+    assert budget == f"4 checkpoints x {limit or 64} problems, greedy=True"
     evaluated = stages["eval"].benchmarks["heldout"]
-    assert evaluated.limit == limit
-    evaluated.limit = None
-    assert evaluated == arith
-    if experiment is None:  # the default's plan reads the count from the composed eval config
-        budget = fill_budget("eval", cfg.plan["eval"].budget, stages["eval"])
-        assert budget == "4 checkpoints x 64 problems, greedy=True"
+    for stage_set in (
+        stages["curate"].decontam.heldout,
+        stages["pairs"].decontam.heldout,
+        evaluated,
+    ):
+        assert stage_set.limit == limit  # decontaminated against exactly what is evaluated
+        stage_set.limit = None
+        assert stage_set == arith

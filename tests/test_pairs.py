@@ -184,8 +184,8 @@ def test_bad_config_and_missing_store_name_the_fix(tmp_path):
 
 def test_a_problem_of_the_named_heldout_set_is_removed(tmp_path):
     """problems@decontam.heldout picks the held-out set by name; its problems never pair."""
-    from rollout.problems import load_problems
-    from selection.decontam import problems_preset, set_name
+    from rollout.problems import load_problems, problems_preset
+    from selection.decontam import set_name
 
     arith = problems_preset("heldout_arith")
     held = load_problems(arith)[40]  # beyond the first 12 smoke evaluates: the whole set counts
@@ -201,6 +201,7 @@ def test_a_problem_of_the_named_heldout_set_is_removed(tmp_path):
                 f"run_dir={tmp_path}",
                 "problems@decontam.heldout=heldout_arith",
                 "decontam.sets=[]",
+                "decontam.benchmarks=[]",
                 "plot=false",
             ],
         )

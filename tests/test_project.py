@@ -19,8 +19,8 @@ ALLOWED = {
     "evaluation": {"verifiers", "rollout"},
     "pipeline": {"verifiers", "rollout", "selection", "distill", "dpo", "evaluation"},
 }
-# The packages present (selection/ and evaluation/ arrived in issue 13).
-PACKAGES = [p for p in ALLOWED if (ROOT / p / "__init__.py").exists()]
+# Every package of the map must exist: a folder that goes missing fails here, not silently.
+PACKAGES = list(ALLOWED)
 
 
 def _import_nodes(path: Path):
@@ -46,6 +46,9 @@ def test_every_project_package_has_a_place_in_the_import_direction():
 
 @pytest.mark.parametrize("package", PACKAGES)
 def test_import_direction(package):
+    assert (ROOT / package / "__init__.py").is_file(), (
+        f"{package}/ is in the import map but missing"
+    )
     for path in (ROOT / package).rglob("*.py"):
         bad = (_imports(path) & set(ALLOWED)) - ALLOWED[package] - {package}
         assert not bad, (

@@ -25,7 +25,7 @@ def read_jsonl(
     bad line is not an error: its message (less the fix) goes into the list and reading goes on."""
     path = Path(path)
     if not path.exists():
-        raise error(f"{path}: no such file")
+        raise error(f"{path}: no such file; check the path (relative to {Path.cwd()})")
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt", encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):

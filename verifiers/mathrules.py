@@ -769,7 +769,9 @@ def remembered(gold: str, phrase: str) -> list:
 
     Samples of one problem repeat the same final answer; a verdict SymPy reached once (in a worker)
     is reused in the calling thread, without a worker round trip. lru_cache keeps the slots (bounded,
-    least recently used out, safe across threads); remember() fills a slot, check() reads it.
+    least recently used out, safe across threads); remember() fills a slot, check() reads it. A
+    lookup that misses leaves an empty slot behind: the slow path then fills that same slot, and
+    one that never gets a verdict ages out like any other.
     """
     return []
 
