@@ -29,6 +29,7 @@ aside (run_dir/curate.<old fingerprint>/) and rebuilds everything.
 
 from __future__ import annotations
 
+import importlib
 import random
 import sys
 import time
@@ -64,15 +65,19 @@ from selection.report import LengthPlot, heading, steps_table, write_report
 from selection.steps import (
     Steps,
     cap_per_problem,
+    dedup_key,
     drop_exact_duplicates,
     only_correct,
     pass_rates,
     rollout_order,
 )
+from selection.stream import StreamConfig, read_json, write_json, write_rows
+from selection.stream import config_errors as stream_errors
 
 OUTPUTS = ("pretrain.jsonl", "sft.jsonl", "report.json", "report.md", "summary.json")
 # Keys that cannot change the outputs' content (rollout/stage.py leaves them out of the fingerprint).
-NON_RESULT = ("input_dir", "plot")  # the store's content is an input; plot adds lengths.png only
+NON_RESULT = ("input_dir", "plot", "stream")  # the store's content is an input; plot adds
+# lengths.png only; stream.* is how the same outputs are computed (tests/test_stream.py)
 
 
 @dataclass
@@ -109,6 +114,7 @@ class CurateConfig:
     sft: SFTSelection = field(default_factory=SFTSelection)
     decontam: DecontamConfig = field(default_factory=DecontamConfig)
     on_change: str = "rerun"  # settings or store changed: rerun (old outputs moved aside) | error
+    stream: StreamConfig = field(default_factory=StreamConfig)  # bounded memory, sharded
 
 
 ConfigStore.instance().store(name="curate_schema", node=CurateConfig)
@@ -151,6 +157,7 @@ def validate(cfg: CurateConfig) -> None:
     elif s.mixture and not any(s.mixture.values()):
         errors.append("sft.mixture has only zero weights; give a source a weight > 0, or use {}")
     errors += config_errors(cfg.decontam)
+    errors += stream_errors(cfg.stream)
     if errors:
         raise ValueError("invalid rd-curate config:\n  " + "\n  ".join(errors))
 
@@ -160,11 +167,9 @@ def validate(cfg: CurateConfig) -> None:
 # and returns (kept, {reason: dropped count}).
 
 
-def drop_near_duplicates(
-    records: list[dict], threshold: float, ngram: int, num_perm: int
-) -> tuple[list[dict], dict[str, int], list[dict]]:
-    """Keep the first of every group whose prompt+completion shingles overlap >= threshold."""
-    from datasketch import MinHash, MinHashLSH
+def near_dup_signatures(records: list[dict], ngram: int, num_perm: int) -> list:
+    """MinHash signatures of each record's prompt+completion word shingles."""
+    from datasketch import MinHash
 
     def shingles(r: dict) -> set[bytes]:
         w = words(r["prompt"] + "\n" + r["completion"])
@@ -172,27 +177,40 @@ def drop_near_duplicates(
         return {" ".join(g).encode("utf-8") for g in grams}
 
     # crc32: a stable hash in C, ~5x faster than datasketch's default sha1 on millions of shingles.
-    sigs = MinHash.bulk(
+    return MinHash.bulk(
         (shingles(r) for r in records), num_perm=num_perm, seed=1, hashfunc=zlib.crc32
     )
+
+
+def greedy_near(ids: list[str], sigs: list, threshold: float, num_perm: int):
+    """Greedy in the given order: a signature whose estimated Jaccard with an earlier kept one is
+    >= threshold is dropped. Returns (kept positions, the dropped pairs)."""
+    from datasketch import MinHashLSH
+
     lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
     kept, pairs = [], []
-    for i, (r, sig) in enumerate(zip(records, sigs, strict=True)):
+    for i, sig in enumerate(sigs):
         # LSH gives candidates; the signature's Jaccard estimate decides.
         hits = [(sig.jaccard(sigs[j]), j) for j in lsh.query(sig)]
         hits = [h for h in hits if h[0] >= threshold]
         if hits:
             sim, j = max(hits)
             pairs.append(
-                {
-                    "rollout_id": r["rollout_id"],
-                    "duplicate_of": records[j]["rollout_id"],
-                    "similarity": round(sim, 3),
-                }
+                {"rollout_id": ids[i], "duplicate_of": ids[j], "similarity": round(sim, 3)}
             )
             continue
         lsh.insert(i, sig)
-        kept.append(r)
+        kept.append(i)
+    return kept, pairs
+
+
+def drop_near_duplicates(
+    records: list[dict], threshold: float, ngram: int, num_perm: int
+) -> tuple[list[dict], dict[str, int], list[dict]]:
+    """Keep the first of every group whose prompt+completion shingles overlap >= threshold."""
+    sigs = near_dup_signatures(records, ngram, num_perm)
+    pos, pairs = greedy_near([r["rollout_id"] for r in records], sigs, threshold, num_perm)
+    kept = [records[i] for i in pos]
     return kept, {"near duplicate": len(records) - len(kept)}, pairs
 
 
@@ -289,6 +307,30 @@ class Inputs:
     bad: dict[str, dict]  # problem_id -> its decontamination removal (correct rollouts' problems)
     rates: dict[str, float | None]  # problem_id -> pass rate
 
+    def facts(self) -> InputFacts:
+        return InputFacts(
+            src=self.src,
+            shards=self.shards,
+            rollouts=len(self.records),
+            problems=len(self.rates),
+            correct_per_problem=dict(Counter(r["problem_id"] for r in self.correct)),
+            evals=self.evals,
+            bad=self.bad,
+        )
+
+
+@dataclass
+class InputFacts:
+    """What the report says about the inputs (the in-memory and the streaming path alike)."""
+
+    src: Path
+    shards: list[Path]
+    rollouts: int
+    problems: int
+    correct_per_problem: dict[str, int]  # at least for every contaminated problem
+    evals: EvalSets
+    bad: dict[str, dict]
+
 
 @dataclass
 class Selected:
@@ -342,9 +384,6 @@ def load_inputs(cfg: CurateConfig, src: Path, shards: list[Path]) -> Inputs:
 
 def select_pretrain(cfg: PretrainSelection, inp: Inputs) -> Selected:
     """Every distinct verified CoT, capped per problem, rendered as the model is trained on it."""
-    from distill.templates import training_text
-    from rollout.prompts import messages
-
     steps = Steps()
     kept = steps.add("correct", len(inp.records), inp.correct, inp.correct_dropped)
     if cfg.decontaminate:
@@ -352,16 +391,7 @@ def select_pretrain(cfg: PretrainSelection, inp: Inputs) -> Selected:
     kept = steps.add("exact dedup", len(kept), *drop_exact_duplicates(kept))
     kept = steps.add("per-problem cap", len(kept), *cap_per_problem(kept, cfg.per_problem_cap))
     tok, prompt_cfg = inp.tokenizer, inp.prompt_cfg
-    rows = [
-        {
-            "text": training_text(
-                tok, messages(r, prompt_cfg), pretrain_completion(tok, r, prompt_cfg)
-            ),
-            "problem_id": r["problem_id"],
-            "rollout_id": r["rollout_id"],
-        }
-        for r in kept
-    ]
+    rows = [pretrain_row(tok, r, prompt_cfg) for r in kept]
     return Selected(rows, steps, token_counts(tok, [r["text"] for r in rows]))
 
 
@@ -414,38 +444,59 @@ def select_sft(s: SFTSelection, seed: int, inp: Inputs) -> Selected:
     return Selected(kept, st, [], near_pairs=near_pairs, mixture=mixture_info)
 
 
-def format_sft(s: SFTSelection, seed: int, inp: Inputs, sel: Selected) -> Selected:
-    """The selected rollouts as SFT examples in the hybrid modes. Completions without reasoning can
-    only be direct; the rest of the direct share comes from the easiest problems (ties broken by
-    seed), whose reasoning the model least needs."""
-    from rollout.prompts import messages
-
-    kept, rates = sel.rows, inp.rates
-    parts = {r["rollout_id"]: split_completion(r["completion"]) for r in kept}
-    natural = {rid for rid, (reasoning, _) in parts.items() if not reasoning}
-    want = int(s.direct_share * len(kept) + 0.5)
+def choose_direct(
+    kept: list[dict], natural: set[str], rates: dict, share: float, seed: int
+) -> set[str]:
+    """The rollout ids formatted as direct answers: the natural ones (no reasoning), then the rest
+    of the share from the easiest problems, ties broken by seed (kept in rollout order)."""
+    want = int(share * len(kept) + 0.5)
     rng = random.Random(seed)
     candidates = [r for r in kept if r["rollout_id"] not in natural]
     tiebreak = {r["rollout_id"]: rng.random() for r in candidates}
     candidates.sort(key=lambda r: (-rates[r["problem_id"]], tiebreak[r["rollout_id"]]))
-    direct = natural | {r["rollout_id"] for r in candidates[: max(0, want - len(natural))]}
-    rows = []
-    for r in kept:
-        mode = "direct" if r["rollout_id"] in direct else "think"
-        msgs = messages(r, inp.prompt_cfg)  # the switch is applied when rendered (training_prompt)
-        content = format_answer(*parts[r["rollout_id"]], mode)
-        rows.append(
-            {
-                "messages": msgs + [{"role": "assistant", "content": content}],
-                "switch": mode if s.mode_switch else None,
-                "problem_id": r["problem_id"],
-                "rollout_id": r["rollout_id"],
-                "source": r.get("source"),
-                "difficulty": rates[r["problem_id"]],
-                "mode": mode,
-                "num_tokens": 0,
-            }
-        )
+    return natural | {r["rollout_id"] for r in candidates[: max(0, want - len(natural))]}
+
+
+def sft_row(
+    s: SFTSelection, prompt_cfg: PromptConfig, r: dict, parts: tuple, direct: bool, rates: dict
+) -> dict:
+    """One SFT example (num_tokens filled in by the caller)."""
+    from rollout.prompts import messages
+
+    mode = "direct" if direct else "think"
+    msgs = messages(r, prompt_cfg)  # the switch is applied when rendered (training_prompt)
+    return {
+        "messages": msgs + [{"role": "assistant", "content": format_answer(*parts, mode)}],
+        "switch": mode if s.mode_switch else None,
+        "problem_id": r["problem_id"],
+        "rollout_id": r["rollout_id"],
+        "source": r.get("source"),
+        "difficulty": rates[r["problem_id"]],
+        "mode": mode,
+        "num_tokens": 0,
+    }
+
+
+def pretrain_row(tok, r: dict, prompt_cfg: PromptConfig) -> dict:
+    from distill.templates import training_text
+    from rollout.prompts import messages
+
+    text = training_text(tok, messages(r, prompt_cfg), pretrain_completion(tok, r, prompt_cfg))
+    return {"text": text, "problem_id": r["problem_id"], "rollout_id": r["rollout_id"]}
+
+
+def format_sft(s: SFTSelection, seed: int, inp: Inputs, sel: Selected) -> Selected:
+    """The selected rollouts as SFT examples in the hybrid modes. Completions without reasoning can
+    only be direct; the rest of the direct share comes from the easiest problems (ties broken by
+    seed), whose reasoning the model least needs."""
+    kept, rates = sel.rows, inp.rates
+    parts = {r["rollout_id"]: split_completion(r["completion"]) for r in kept}
+    natural = {rid for rid, (reasoning, _) in parts.items() if not reasoning}
+    direct = choose_direct(kept, natural, rates, s.direct_share, seed)
+    rows = [
+        sft_row(s, inp.prompt_cfg, r, parts[r["rollout_id"]], r["rollout_id"] in direct, rates)
+        for r in kept
+    ]
     tokens = token_counts(inp.tokenizer, [row["messages"][-1]["content"] for row in rows])
     for row, n in zip(rows, tokens, strict=True):
         row["num_tokens"] = n
@@ -459,18 +510,18 @@ def format_sft(s: SFTSelection, seed: int, inp: Inputs, sel: Selected) -> Select
     )
 
 
-def make_report(cfg: CurateConfig, inp: Inputs, pt: Selected, sft: Selected) -> dict[str, Any]:
+def make_report(cfg: CurateConfig, inp: InputFacts, pt: Selected, sft: Selected) -> dict[str, Any]:
     """report.json: what every step kept and dropped and why, tokens, modes, the mixture, and the
     decontamination removals with the sets checked and skipped."""
     rows = sft.rows
     modes = Counter(r["mode"] for r in rows)
-    correct_per_problem = Counter(r["problem_id"] for r in inp.correct)
+    correct_per_problem = inp.correct_per_problem
     return {
         "input": {
             "dir": str(inp.src),
             "shards": [p.name for p in inp.shards],
-            "rollouts": len(inp.records),
-            "problems": len(inp.rates),
+            "rollouts": inp.rollouts,
+            "problems": inp.problems,
         },
         "pretrain": {
             "examples": len(pt.rows),
@@ -573,6 +624,8 @@ def run(cfg: CurateConfig) -> dict[str, Any]:
     cfg_yaml = OmegaConf.to_yaml(OmegaConf.structured(cfg))
     if stage.begin(input_paths={"store": str(src)}) == "done":
         return {**stage.previous, "up_to_date": True}  # nothing changed (rollout/stage.py)
+    if cfg.stream.enabled:
+        return run_stream(cfg, stage, src, shards)
     t0 = time.perf_counter()
 
     inp = load_inputs(cfg, src, shards)
@@ -582,9 +635,9 @@ def run(cfg: CurateConfig) -> dict[str, Any]:
     out = stage.out
     write_jsonl_atomic(out / "pretrain.jsonl", pretrain.rows)
     write_jsonl_atomic(out / "sft.jsonl", sft.rows)
-    report = make_report(cfg, inp, pretrain, sft)
+    report = make_report(cfg, inp.facts(), pretrain, sft)
     write_report(out, report, report_markdown(report), length_plot(sft.rows) if cfg.plot else None)
-    summary = summarize(report, inp, time.perf_counter() - t0)
+    summary = summarize(report, inp.facts(), time.perf_counter() - t0)
     write_text_atomic(out / "config.yaml", cfg_yaml)
     summary = stage.finish(summary)  # last: until it is written the outputs count as unfinished
     print(
@@ -596,7 +649,7 @@ def run(cfg: CurateConfig) -> dict[str, Any]:
     return {**summary, "up_to_date": False}
 
 
-def summarize(report: dict[str, Any], inp: Inputs, seconds: float) -> dict[str, Any]:
+def summarize(report: dict[str, Any], inp: InputFacts, seconds: float) -> dict[str, Any]:
     """summary.json: the counts the pipeline and its report read."""
     sft = report["sft"]
     return {
@@ -611,6 +664,379 @@ def summarize(report: dict[str, Any], inp: Inputs, seconds: float) -> dict[str, 
         "seconds": round(seconds, 2),
         "input_paths": {"store": str(inp.src)},
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# The streaming path (stream.enabled=true): the same selection and byte for byte the same outputs,
+# with the store grouped by problem in bounded memory and sharded by problem id like the farm
+# (selection/stream.py), its steps run by datatrove's executors:
+#   select (stream.tasks tasks)  per problem: correct, decontamination, pass-rate and length windows;
+#                                writes compact keys (order, ids, hash, source, rate, signature)
+#   global (1 task)              across problems on the keys only: exact and near duplicates,
+#                                per-problem caps, the mixture and max_examples, the direct share
+#   write  (stream.tasks tasks)  re-reads each task's rollouts and renders the kept ones
+#   finish (1 task)              merges the rows in rollout order into pretrain.jsonl / sft.jsonl,
+#                                writes the report and marks the stage done
+
+
+class StreamStep:
+    """One step of the streaming curation, as datatrove calls a pipeline step."""
+
+    def __init__(self, name: str, cfg: CurateConfig, work: Path, src: Path, shards: list[Path]):
+        # The config as YAML: the task may run in another process (datatrove's local workers
+        # pickle the step) or on another node, where `python -m distill.curate`'s __main__
+        # classes do not exist.
+        self.name, self.cfg_yaml, self.work = name, OmegaConf.to_yaml(cfg), Path(work)
+        self.src, self.shards = Path(src), [Path(p) for p in shards]
+
+    @property
+    def cfg(self) -> CurateConfig:
+        node = OmegaConf.merge(OmegaConf.structured(CurateConfig), OmegaConf.create(self.cfg_yaml))
+        return OmegaConf.to_object(node)  # type: ignore[return-value]
+
+    def __call__(self, data=None, rank: int = 0, world_size: int = 1):
+        getattr(self, f"_{self.name}")(rank)
+
+    def _task_dir(self, step: str, rank: int) -> Path:
+        return self.work / step / f"t{rank:05d}"
+
+    def _buckets(self) -> int:
+        return read_json(self.work / "plan.json")["buckets"]
+
+    def _select(self, rank: int) -> None:
+        from selection.stream import bucket_files, problem_groups, spill, stable_hash
+
+        cfg, s = self.cfg, self.cfg.sft
+        spill_dir = self._task_dir("spill", rank)
+        spill(self.shards, rank, cfg.stream.tasks, self._buckets(), spill_dir)
+        tok = load_tokenizer(cfg.tokenizer)
+        evals = load_eval_sets(cfg.decontam, "rd-curate")
+        n: Counter[str] = Counter()
+        bad: dict[str, dict] = {}
+        correct_bad: dict[str, int] = {}
+        upper = s.max_tokens if s.max_tokens is not None else float("inf")
+        out = self._task_dir("select", rank)
+        for bucket in bucket_files(spill_dir):
+            pt_keys, pending = [], []
+            for pid, recs in problem_groups(bucket, rollout_order):
+                n["rollouts"] += len(recs)
+                n["problems"] += 1
+                rate = pass_rates(recs)[pid]
+                correct, dropped = only_correct(recs)
+                n["correct"] += len(correct)
+                n.update(dropped)
+                if not correct:
+                    continue
+                entry = contaminated(correct[:1], evals.index).get(pid)
+                if entry:
+                    bad[pid], correct_bad[pid] = entry, len(correct)
+                    n["contaminated"] += len(correct)
+                if not (entry and cfg.pretrain.decontaminate):
+                    pt_keys += [
+                        [rollout_order(r), r["rollout_id"], stable_hash(dedup_key(r))]
+                        for r in correct
+                    ]
+                if entry:
+                    continue
+                if not s.min_pass_rate <= rate <= s.max_pass_rate:
+                    n["too hard" if rate < s.min_pass_rate else "too easy"] += len(correct)
+                    continue
+                pending += [(r, rate) for r in correct]
+            lengths = token_counts(tok, [r["completion"] for r, _ in pending])
+            window = []
+            for (r, rate), length in zip(pending, lengths, strict=True):
+                if length < s.min_tokens:
+                    n["too short"] += 1
+                elif length > upper:
+                    n["too long"] += 1
+                else:
+                    window.append((r, rate))
+            sigs: list = [None] * len(window)
+            if s.near_dup_threshold is not None and window:
+                sigs = [
+                    [int(x) for x in m.hashvalues]
+                    for m in near_dup_signatures(
+                        [r for r, _ in window], s.near_dup_ngram, s.near_dup_num_perm
+                    )
+                ]
+            sft_keys = []
+            for (r, rate), sig in zip(window, sigs, strict=True):
+                key = {
+                    "problem_id": r["problem_id"],
+                    "round": r.get("round", 0),
+                    "index": r.get("index", 0),
+                    "rollout_id": r["rollout_id"],
+                }
+                if "source" in r:
+                    key["source"] = r["source"]
+                natural = not split_completion(r["completion"])[0]
+                h = stable_hash(dedup_key(r))
+                sft_keys.append([rollout_order(r), key, rate, h, natural, sig])
+            write_rows(out / f"{bucket.stem}.pt.jsonl", pt_keys)
+            write_rows(out / f"{bucket.stem}.sft.jsonl", sft_keys)
+        write_json(
+            out.with_suffix(".json"),
+            {
+                "counts": n,
+                "bad": bad,
+                "correct_bad": correct_bad,
+                "loaded": evals.loaded,
+                "skipped": evals.skipped,
+            },
+        )
+
+    def _global(self, rank: int) -> None:
+        import numpy as np
+        from datasketch import LeanMinHash
+
+        from rollout.problems import shard_of
+        from selection.stream import merge_sorted
+
+        cfg, s, tasks = self.cfg, self.cfg.sft, self.cfg.stream.tasks
+        sel = self.work / "select"
+        n: Counter[str] = Counter()
+        for t in range(tasks):
+            n.update(read_json(sel / f"t{t:05d}.json")["counts"])
+        correct = n["correct"]
+
+        # pretrain: correct, decontaminated, exact duplicates, per-problem cap
+        pt = Steps()
+        pt.add("correct", n["rollouts"], range(correct), {k: n[k] for k in ("wrong", "unjudged")})
+        kept = correct
+        if cfg.pretrain.decontaminate:
+            kept = len(
+                pt.add(
+                    "decontaminate",
+                    kept,
+                    range(kept - n["contaminated"]),
+                    {"contaminated": n["contaminated"]},
+                )
+            )
+        seen: set[str] = set()
+        cap, current, have, exact, capped = cfg.pretrain.per_problem_cap, None, 0, 0, 0
+        keep: list[list[str]] = [[] for _ in range(tasks)]
+        for order, rid, h in merge_sorted(sorted(sel.glob("t*/b*.pt.jsonl"))):
+            if h in seen:
+                exact += 1
+                continue
+            seen.add(h)
+            if order[0] != current:
+                current, have = order[0], 0
+            if cap is not None and have >= cap:
+                capped += 1
+                continue
+            have += 1
+            keep[shard_of(order[0], tasks)].append(rid)
+        kept = len(pt.add("exact dedup", kept, range(kept - exact), {"exact duplicate": exact}))
+        total = sum(len(k) for k in keep)
+        if cap is not None:
+            pt.add("per-problem cap", kept, range(total), {"over per-problem cap": capped})
+        else:
+            pt.add("per-problem cap", kept, range(kept), {})
+        for t in range(tasks):
+            write_rows(self.work / "global" / f"pt.t{t:05d}.jsonl", keep[t])
+        del seen, keep
+
+        # sft: correct, decontaminated, windows (counted by the select tasks), then across problems
+        st = Steps()
+        st.add("correct", n["rollouts"], range(correct), {k: n[k] for k in ("wrong", "unjudged")})
+        kept = len(
+            st.add(
+                "decontaminate",
+                correct,
+                range(correct - n["contaminated"]),
+                {"contaminated": n["contaminated"]},
+            )
+        )
+        window = {k: n[k] for k in ("too hard", "too easy")}
+        kept = len(st.add("pass-rate window", kept, range(kept - sum(window.values())), window))
+        window = {k: n[k] for k in ("too short", "too long")}
+        kept = len(st.add("length window", kept, range(kept - sum(window.values())), window))
+        # The signatures as near_dup_signatures makes them (datasketch's scheme and dtype).
+        probe = near_dup_signatures([{"prompt": "", "completion": ""}], 1, s.near_dup_num_perm)[0]
+        scheme, dtype = probe.scheme, probe.hashvalues.dtype
+        seen = set()
+        rows, rates, natural_of, sigs = [], {}, {}, []
+        exact = 0
+        for _order, key, rate, h, natural, sig in merge_sorted(sorted(sel.glob("t*/b*.sft.jsonl"))):
+            if h in seen:
+                exact += 1
+                continue
+            seen.add(h)
+            rows.append(key)
+            rates[key["problem_id"]] = rate
+            natural_of[key["rollout_id"]] = natural
+            if sig is not None:
+                sigs.append(
+                    LeanMinHash(seed=1, hashvalues=np.array(sig, dtype=dtype), scheme=scheme)
+                )
+        del seen
+        records = st.add("exact dedup", kept, rows, {"exact duplicate": exact})
+        near_pairs: list[dict] = []
+        if s.near_dup_threshold is not None and records:
+            ids = [r["rollout_id"] for r in records]
+            pos, near_pairs = greedy_near(ids, sigs, s.near_dup_threshold, s.near_dup_num_perm)
+            deduped = [records[i] for i in pos]
+            records = st.add(
+                "near dedup", len(records), deduped, {"near duplicate": len(records) - len(deduped)}
+            )
+        del sigs
+        records = st.add(
+            "per-problem cap", len(records), *cap_per_problem(records, s.per_problem_cap)
+        )
+        mixture_info: dict[str, Any] = {}
+        if records and (s.mixture or s.max_examples is not None):
+            mixed, dropped, mixture_info = mix_sources(records, s.mixture, s.max_examples, cfg.seed)
+            records = st.add("mixture", len(records), mixed, dropped)
+        natural = {r["rollout_id"] for r in records if natural_of[r["rollout_id"]]}
+        direct = choose_direct(records, natural, rates, s.direct_share, cfg.seed)
+        keep_sft: list[list] = [[] for _ in range(tasks)]
+        for r in records:
+            keep_sft[shard_of(r["problem_id"], tasks)].append(
+                [r["rollout_id"], r["rollout_id"] in direct]
+            )
+        for t in range(tasks):
+            write_rows(self.work / "global" / f"sft.t{t:05d}.jsonl", keep_sft[t])
+        write_json(
+            self.work / "global" / "selection.json",
+            {
+                "pretrain_steps": pt.rows,
+                "sft_steps": st.rows,
+                "near_pairs": near_pairs,
+                "mixture": mixture_info,
+                "natural_direct": len(natural),
+            },
+        )
+
+    def _write(self, rank: int) -> None:
+        from selection.stream import bucket_files, problem_groups, read_lines
+
+        cfg = self.cfg
+        keep_pt = set(read_lines(self.work / "global" / f"pt.t{rank:05d}.jsonl"))
+        keep_sft = dict(read_lines(self.work / "global" / f"sft.t{rank:05d}.jsonl"))
+        tok = load_tokenizer(cfg.tokenizer)
+        prompt_cfg = PromptConfig(example=False, system=cfg.system)
+        out = self._task_dir("write", rank)
+        for bucket in bucket_files(self._task_dir("spill", rank)):
+            pt_rows, sft_rows = [], []
+            for _pid, recs in problem_groups(bucket, rollout_order):
+                rates = None
+                for r in recs:
+                    rid = r["rollout_id"]
+                    if rid in keep_pt:
+                        pt_rows.append([rollout_order(r), pretrain_row(tok, r, prompt_cfg)])
+                    if rid in keep_sft:
+                        rates = rates or pass_rates(recs)
+                        parts = split_completion(r["completion"])
+                        row = sft_row(cfg.sft, prompt_cfg, r, parts, keep_sft[rid], rates)
+                        sft_rows.append([rollout_order(r), row])
+            for rows, text in (
+                (pt_rows, lambda row: row["text"]),
+                (sft_rows, lambda row: row["messages"][-1]["content"]),
+            ):
+                for pair, count in zip(
+                    rows, token_counts(tok, [text(row) for _, row in rows]), strict=True
+                ):
+                    pair.insert(1, count)
+            for row in sft_rows:
+                row[2]["num_tokens"] = row[1]
+            write_rows(out / f"{bucket.stem}.pt.jsonl", pt_rows)
+            write_rows(out / f"{bucket.stem}.sft.jsonl", sft_rows)
+
+    def _finish(self, rank: int) -> None:
+        import shutil
+
+        from rollout.store import write_jsonl_atomic, write_text_atomic
+        from selection.stream import merge_sorted
+
+        cfg, tasks, work = self.cfg, self.cfg.stream.tasks, self.work
+        parts = [read_json(work / "select" / f"t{t:05d}.json") for t in range(tasks)]
+        n: Counter[str] = Counter()
+        bad: dict[str, dict] = {}
+        correct_bad: dict[str, int] = {}
+        for part in parts:
+            n.update(part["counts"])
+            bad.update(part["bad"])
+            correct_bad.update(part["correct_bad"])
+        sel = read_json(work / "global" / "selection.json")
+        pt_tokens: list[int] = []
+        light: list[dict] = []
+
+        def rows(kind: str, seen):
+            for _order, count, row in merge_sorted(sorted(work.glob(f"write/t*/b*.{kind}.jsonl"))):
+                seen(count, row)
+                yield row
+
+        out = Path(cfg.run_dir) / "curate"
+        write_jsonl_atomic(out / "pretrain.jsonl", rows("pt", lambda c, _r: pt_tokens.append(c)))
+        write_jsonl_atomic(
+            out / "sft.jsonl",
+            rows(
+                "sft",
+                lambda c, r: light.append(
+                    {"mode": r["mode"], "num_tokens": c, "source": r["source"]}
+                ),
+            ),
+        )
+        facts = InputFacts(
+            src=self.src,
+            shards=self.shards,
+            rollouts=n["rollouts"],
+            problems=n["problems"],
+            correct_per_problem=correct_bad,
+            evals=EvalSets(None, parts[0]["loaded"], parts[0]["skipped"]),  # type: ignore[arg-type]
+            bad=dict(sorted(bad.items())),
+        )
+        pt_steps, sft_steps = Steps(), Steps()
+        pt_steps.rows, sft_steps.rows = sel["pretrain_steps"], sel["sft_steps"]
+        pretrain = Selected(range(len(pt_tokens)), pt_steps, pt_tokens)  # type: ignore[arg-type]
+        sft = Selected(
+            light,
+            sft_steps,
+            [],
+            near_pairs=sel["near_pairs"],
+            mixture=sel["mixture"],
+            natural_direct=sel["natural_direct"],
+        )
+        report = make_report(cfg, facts, pretrain, sft)
+        write_report(out, report, report_markdown(report), length_plot(light) if cfg.plot else None)
+        started = read_json(work / "plan.json")["started"]
+        summary = summarize(report, facts, time.time() - started)
+        write_text_atomic(out / "config.yaml", OmegaConf.to_yaml(OmegaConf.structured(cfg)))
+        summary = open_stage(cfg)[0].finish(summary)
+        for part in ("spill", "write", "pair"):  # the outputs are in place: the bulky parts go
+            shutil.rmtree(work / part, ignore_errors=True)
+        print(
+            f"rd-curate: {facts.rollouts} rollouts -> pretrain.jsonl {len(pt_tokens)} "
+            f"({summary['pretrain_tokens']} tokens), sft.jsonl {len(light)} "
+            f"(think {summary['think']}, direct {summary['direct']}; {summary['sft_tokens']} "
+            f"tokens); {len(bad)} contaminated problem(s) removed; report in {out / 'report.md'}"
+        )
+
+
+def run_stream(cfg: CurateConfig, stage: Stage, src: Path, shards: list[Path]) -> dict[str, Any]:
+    """The streaming path's steps under datatrove (selection/stream.py); a rerun after a kill
+    skips the tasks datatrove marked complete."""
+    from selection.stream import bucket_count, run_steps
+
+    s = cfg.stream
+    buckets = bucket_count(sum(p.stat().st_size for p in shards), s.tasks, s.memory_mb)
+    work = stage.out / "stream" / f"tasks-{s.tasks}-buckets-{buckets}"
+    if not (work / "plan.json").exists():
+        write_json(work / "plan.json", {"buckets": buckets, "started": time.time()})
+    # The class as imported (not __main__'s under `python -m distill.curate`), so tasks unpickle it.
+    step_class = importlib.import_module("distill.curate").StreamStep
+    step = lambda name, tasks: (name, step_class(name, cfg, work, src, shards), tasks)  # noqa: E731
+    run_steps(
+        [step("select", s.tasks), step("global", 1), step("write", s.tasks), step("finish", 1)],
+        work,
+        s,
+        "rd-curate",
+    )
+    if s.executor != "local":
+        print(f"rd-curate: submitted; logs under {work / 'logs'}; summary in {stage.summary_path}")
+        return {"submitted": True, "work": str(work)}
+    return {**read_json(stage.summary_path), "up_to_date": False}
 
 
 @hydra.main(config_path="pkg://conf", config_name="curate", version_base="1.3")

@@ -28,6 +28,7 @@ the trainer's own tokenization at trainer.max_length.
 
 from __future__ import annotations
 
+import importlib
 import random
 import sys
 import time
@@ -52,13 +53,16 @@ from selection.decontam import (
 )
 from selection.inputs import load_tokenizer, store_fingerprint, store_shards, token_stats
 from selection.report import LengthPlot, heading, steps_table, write_report
-from selection.steps import Steps, drop_exact_duplicates, pass_rates, rollout_order
+from selection.steps import Steps, dedup_key, drop_exact_duplicates, pass_rates, rollout_order
+from selection.stream import StreamConfig, read_json, write_json, write_rows
+from selection.stream import config_errors as stream_errors
 
 STRATEGIES = ("random", "length_matched", "hardest_first")
 FORMATS = ("think", "raw")
 OUTPUTS = ("pairs.jsonl", "report.json", "report.md", "summary.json")
 # Keys that cannot change the pairs (rollout/stage.py leaves them out of the fingerprint).
-NON_RESULT = ("input_dir", "plot")  # the store's content is an input; plot adds lengths.png only
+NON_RESULT = ("input_dir", "plot", "stream")  # the store's content is an input; plot adds
+# lengths.png only; stream.* is how the same pairs are computed (tests/test_stream.py)
 
 
 @dataclass
@@ -80,6 +84,7 @@ class PairsConfig:
     plot: bool = True
     decontam: DecontamConfig = field(default_factory=DecontamConfig)
     on_change: str = "rerun"  # settings or store changed: rerun (old outputs moved aside) | error
+    stream: StreamConfig = field(default_factory=StreamConfig)  # bounded memory, sharded
 
 
 ConfigStore.instance().store(name="pairs_schema", node=PairsConfig)
@@ -103,6 +108,7 @@ def validate(cfg: PairsConfig) -> None:
         )
     if cfg.max_length < 16:
         errors.append(f"max_length must be the trainer's max_length (>= 16), got {cfg.max_length}")
+    errors += stream_errors(cfg.stream)
     if errors:
         raise ValueError("bad rd-pairs config:\n  " + "\n  ".join(errors))
 
@@ -198,10 +204,13 @@ def pair_problem(
 def problem_order(pids: list[str], rates: dict, strategy: str, seed: int) -> list[str]:
     """Which problems fill a max_pairs budget first: the hardest (lowest pass rate) for
     hardest_first, a seeded shuffle otherwise."""
-    tiebreak = {pid: _rng(seed, pid).random() for pid in pids}
-    if strategy == "hardest_first":
-        return sorted(pids, key=lambda p: (rates[p], tiebreak[p]))
-    return sorted(pids, key=lambda p: tiebreak[p])
+    return sorted(pids, key=lambda p: order_key(p, rates[p], strategy, seed))
+
+
+def order_key(pid: str, rate: float, strategy: str, seed: int) -> tuple:
+    """A problem's place in problem_order, from the problem alone."""
+    tiebreak = _rng(seed, pid).random()
+    return (rate, tiebreak) if strategy == "hardest_first" else (tiebreak,)
 
 
 def difficulty_of(r: dict[str, Any]) -> str:
@@ -279,6 +288,31 @@ def render_fitting(kept: list[dict], cfg: PairsConfig, tokenizer, st: Steps) -> 
     )
 
 
+def pair_row(pid: str, c: dict, r: dict, cfg: PairsConfig, rate: float) -> dict[str, Any]:
+    """One line of pairs.jsonl from a rendered chosen and rejected rollout."""
+    return {
+        "problem_id": pid,
+        "prompt": c["_prompt"],
+        "chosen": c["_text"],
+        "rejected": r["_text"],
+        "switch": switch_of(cfg),
+        "chosen_id": c["rollout_id"],
+        "rejected_id": r["rollout_id"],
+        "meta": {
+            "source": c.get("source"),
+            "kind": c.get("kind", "math"),
+            "difficulty": difficulty_of(c),
+            "pass_rate": rate,
+            "chosen_tokens": c["_tokens"],
+            "rejected_tokens": r["_tokens"],
+            "rejected_truncated": r.get("finish_reason") == "length",
+            "rejected_cut": r["_seq"] > cfg.max_length,
+            "chosen_model": c.get("model"),
+            "rejected_model": r.get("model"),
+        },
+    }
+
+
 def pair_up(
     rendered: list[dict], cfg: PairsConfig, rates: dict, st: Steps
 ) -> tuple[list[dict], list[tuple[str, int]]]:
@@ -302,29 +336,7 @@ def pair_up(
             if cfg.max_pairs is not None and len(pairs) >= cfg.max_pairs:
                 break
             pair_id = f"{c['rollout_id']}|{r['rollout_id']}"
-            pairs.append(
-                {
-                    "problem_id": pid,
-                    "prompt": c["_prompt"],
-                    "chosen": c["_text"],
-                    "rejected": r["_text"],
-                    "switch": switch_of(cfg),
-                    "chosen_id": c["rollout_id"],
-                    "rejected_id": r["rollout_id"],
-                    "meta": {
-                        "source": c.get("source"),
-                        "kind": c.get("kind", "math"),
-                        "difficulty": difficulty_of(c),
-                        "pass_rate": rates[pid],
-                        "chosen_tokens": c["_tokens"],
-                        "rejected_tokens": r["_tokens"],
-                        "rejected_truncated": r.get("finish_reason") == "length",
-                        "rejected_cut": r["_seq"] > cfg.max_length,
-                        "chosen_model": c.get("model"),
-                        "rejected_model": r.get("model"),
-                    },
-                }
-            )
+            pairs.append(pair_row(pid, c, r, cfg, rates[pid]))
             lengths.append((pair_id, c["_seq"]))
     st.rows.append(
         {
@@ -362,7 +374,7 @@ def length_plot(pairs: list[dict]) -> LengthPlot:
 
 def make_report(
     cfg: PairsConfig,
-    records: list[dict],
+    counts: tuple[int, int],
     fingerprint: list[list],
     src: Path,
     built: tuple[list[dict], Steps, dict[str, Any]],
@@ -376,8 +388,8 @@ def make_report(
         "input": {
             "dir": str(src),
             "shards": fingerprint,
-            "rollouts": len(records),
-            "problems": len({r["problem_id"] for r in records}),
+            "rollouts": counts[0],
+            "problems": counts[1],
         },
         "pairs": len(pairs),
         "problems_paired": len({p["problem_id"] for p in pairs}),
@@ -474,6 +486,8 @@ def run(cfg: PairsConfig) -> dict[str, Any]:
     fingerprint = store_fingerprint(shards)  # the shard sizes as they were when the stage began
     if stage.begin(input_paths={"store": str(src)}) == "done":
         return {**stage.previous, "up_to_date": True}  # nothing changed (rollout/stage.py)
+    if cfg.stream.enabled:
+        return run_stream(cfg, stage, src, shards, fingerprint)
     t0 = time.perf_counter()
 
     records = read_store(src)
@@ -491,7 +505,8 @@ def run(cfg: PairsConfig) -> dict[str, Any]:
 
     out = stage.out
     write_jsonl_atomic(out / "pairs.jsonl", pairs)
-    report = make_report(cfg, records, fingerprint, src, (pairs, steps, check), evals, bad)
+    counts = (len(records), len({r["problem_id"] for r in records}))
+    report = make_report(cfg, counts, fingerprint, src, (pairs, steps, check), evals, bad)
     markdown = report_markdown(report)
     write_report(out, report, markdown, length_plot(pairs) if cfg.plot else None)
     summary = {
@@ -505,6 +520,289 @@ def run(cfg: PairsConfig) -> dict[str, Any]:
     summary = stage.finish(summary)  # last: until it is written the outputs count as unfinished
     print(markdown)
     return summary
+
+
+# ---------------------------------------------------------------------------------------------
+# The streaming path (stream.enabled=true): the same pairs.jsonl and report byte for byte, with the
+# store grouped by problem in bounded memory and sharded by problem id (selection/stream.py):
+#   select (stream.tasks tasks)  per problem: judged, decontamination, pass-rate window, truncation;
+#                                compact keys (order, id, text hash) of what is left
+#   dedup  (1 task)              exact duplicates across problems, on the keys
+#   pair   (stream.tasks tasks)  per problem: render and measure, pair; each problem's pairs keyed
+#                                by its place in problem_order (from the problem alone)
+#   finish (1 task)              merges the pairs in problem order up to max_pairs, the report
+
+
+def _window_reason(rate: float | None, cfg: PairsConfig) -> str | None:
+    """select_rollouts' pass-rate window for one problem's judged rollouts (None: inside)."""
+    if rate == 0.0:
+        return "never solved"
+    if rate == 1.0:
+        return "always solved"
+    if rate < cfg.min_pass_rate:
+        return "too hard"
+    if rate > cfg.max_pass_rate:
+        return "too easy"
+    return None
+
+
+class StreamStep:
+    """One step of the streaming pair building, as datatrove calls a pipeline step."""
+
+    def __init__(self, name: str, cfg: PairsConfig, work: Path, shards: list[Path]):
+        # The config as YAML: tasks may run in datatrove's worker processes or on other nodes,
+        # where `python -m dpo.pairs`'s __main__ classes do not exist.
+        self.name, self.cfg_yaml, self.work = name, OmegaConf.to_yaml(cfg), Path(work)
+        self.shards = [Path(p) for p in shards]
+
+    @property
+    def cfg(self) -> PairsConfig:
+        node = OmegaConf.merge(OmegaConf.structured(PairsConfig), OmegaConf.create(self.cfg_yaml))
+        return OmegaConf.to_object(node)  # type: ignore[return-value]
+
+    def __call__(self, data=None, rank: int = 0, world_size: int = 1):
+        getattr(self, f"_{self.name}")(rank)
+
+    def _dir(self, step: str, rank: int) -> Path:
+        return self.work / step / f"t{rank:05d}"
+
+    def _eligible(self, recs: list[dict], rate, cfg: PairsConfig, n: Counter, first: dict):
+        """The problem's rollouts left after the window and the truncation rule, counting drops
+        (first: reason -> the first rollout order it dropped, for the report's key order)."""
+        judged = [r for r in recs if r.get("correct") is not None]
+        reason = _window_reason(rate, cfg) if judged else None
+        if reason:
+            n[reason] += len(judged)
+            here = list(rollout_order(judged[0]))  # buckets are not in problem order: the least
+            first[reason] = min(first.get(reason, here), here)
+            return []
+        if not cfg.truncated_rejected:
+            cut = [r for r in judged if r.get("finish_reason") == "length"]
+            n["truncated"] += len(cut)
+            judged = [r for r in judged if r.get("finish_reason") != "length"]
+        return judged
+
+    def _select(self, rank: int) -> None:
+        from selection.stream import bucket_files, problem_groups, spill, stable_hash
+
+        cfg = self.cfg
+        buckets = read_json(self.work / "plan.json")["buckets"]
+        spill_dir = self._dir("spill", rank)
+        spill(self.shards, rank, cfg.stream.tasks, buckets, spill_dir)
+        evals = load_eval_sets(cfg.decontam, "rd-pairs")
+        n: Counter[str] = Counter()
+        first: dict[str, list] = {}
+        bad: dict[str, dict] = {}
+        out = self._dir("select", rank)
+        for bucket in bucket_files(spill_dir):
+            keys = []
+            for pid, stored in problem_groups(bucket, None):
+                recs = sorted(stored, key=rollout_order)
+                n["rollouts"] += len(recs)
+                n["problems"] += 1
+                judged = [r for r in recs if r.get("correct") is not None]
+                n["judged"] += len(judged)
+                n["unjudged"] += len(recs) - len(judged)
+                in_store = [r for r in stored if r.get("correct") is not None][:1]
+                entry = contaminated(in_store, evals.index).get(pid)
+                if entry:
+                    bad[pid] = entry
+                    n["contaminated"] += len(judged)
+                    continue
+                kept = self._eligible(recs, pass_rates(recs)[pid], cfg, n, first)
+                keys += [
+                    [rollout_order(r), r["rollout_id"], stable_hash(dedup_key(r))] for r in kept
+                ]
+            write_rows(out / f"{bucket.stem}.jsonl", keys)
+        write_json(
+            out.with_suffix(".json"),
+            {
+                "counts": n,
+                "first": first,
+                "bad": bad,
+                "loaded": evals.loaded,
+                "skipped": evals.skipped,
+            },
+        )
+
+    def _dedup(self, rank: int) -> None:
+        from rollout.problems import shard_of
+        from selection.stream import merge_sorted
+
+        tasks = self.cfg.stream.tasks
+        seen: set[str] = set()
+        drop: list[list[str]] = [[] for _ in range(tasks)]
+        for order, rid, h in merge_sorted(sorted((self.work / "select").glob("t*/b*.jsonl"))):
+            if h in seen:
+                drop[shard_of(order[0], tasks)].append(rid)
+            else:
+                seen.add(h)
+        for t in range(tasks):
+            write_rows(self.work / "dedup" / f"drop.t{t:05d}.jsonl", drop[t])
+
+    def _pair(self, rank: int) -> None:
+        from selection.stream import bucket_files, problem_groups, read_lines
+
+        cfg = self.cfg
+        drop = set(read_lines(self.work / "dedup" / f"drop.t{rank:05d}.jsonl"))
+        bad = read_json(self.work / "select" / f"t{rank:05d}.json")["bad"]
+        tokenizer = load_tokenizer(cfg.tokenizer)
+        n: Counter[str] = Counter()
+        out = self._dir("pair", rank)
+        for bucket in bucket_files(self._dir("spill", rank)):
+            rows = []
+            for pid, recs in problem_groups(bucket, rollout_order):
+                if pid in bad:
+                    continue
+                rate = pass_rates(recs)[pid]
+                kept = self._eligible(recs, rate, cfg, Counter(), {})
+                kept = [r for r in kept if r["rollout_id"] not in drop]
+                rendered = render_fitting(kept, cfg, tokenizer, Steps())
+                n["exact dedup kept"] += len(kept)
+                n["rendered"] += len(rendered)
+                sides: dict[bool, list[dict]] = {True: [], False: []}
+                for r in rendered:
+                    sides[bool(r["correct"])].append(r)
+                if not sides[True] or not sides[False]:
+                    n["unpairable"] += len(rendered)
+                    continue
+                picked = pair_problem(
+                    sides[True], sides[False], cfg.pairs_per_problem, cfg.strategy,
+                    _rng(cfg.seed, pid),
+                )  # fmt: skip
+                key = [*order_key(pid, rate, cfg.strategy, cfg.seed), pid]
+                for j, (c, r) in enumerate(picked):
+                    pair_id = f"{c['rollout_id']}|{r['rollout_id']}"
+                    rows.append([[*key, j], pair_id, c["_seq"], pair_row(pid, c, r, cfg, rate)])
+            rows.sort(key=lambda row: row[0])
+            write_rows(out / f"{bucket.stem}.jsonl", rows)
+        write_json(out.with_suffix(".json"), {"counts": n})
+
+    def _finish(self, rank: int) -> None:
+        import shutil
+
+        from rollout.store import write_jsonl_atomic, write_text_atomic
+        from selection.stream import merge_sorted
+
+        cfg, tasks, work = self.cfg, self.cfg.stream.tasks, self.work
+        plan = read_json(work / "plan.json")
+        n: Counter[str] = Counter()
+        first: dict[str, list] = {}
+        bad: dict[str, dict] = {}
+        parts = [read_json(work / "select" / f"t{t:05d}.json") for t in range(tasks)]
+        for part in parts:
+            n.update(part["counts"])
+            bad.update(part["bad"])
+            for reason, order in part["first"].items():
+                first[reason] = min(first.get(reason, order), order)
+        for t in range(tasks):
+            n.update(read_json(work / "pair" / f"t{t:05d}.json")["counts"])
+        st = Steps()
+        kept = len(st.add("judged", n["rollouts"], range(n["judged"]), {"unjudged": n["unjudged"]}))
+        kept = len(
+            st.add("decontaminate", kept, range(kept - n["contaminated"]),
+                   {"contaminated": n["contaminated"]})
+        )  # fmt: skip
+        window = {reason: n[reason] for reason in sorted(first, key=lambda x: first[x])}
+        kept = len(st.add("pass-rate window", kept, range(kept - sum(window.values())), window))
+        if not cfg.truncated_rejected:
+            kept = len(
+                st.add(
+                    "truncated", kept, range(kept - n["truncated"]), {"truncated": n["truncated"]}
+                )
+            )
+        deduped = n["exact dedup kept"]
+        st.add("exact dedup", kept, range(deduped), {"exact duplicate": kept - deduped})
+        st.add(
+            "chosen fits max_length",
+            deduped,
+            range(n["rendered"]),
+            {f"chosen longer than max_length={cfg.max_length}": deduped - n["rendered"]},
+        )
+        pairs_meta: list[dict] = []
+        lengths: list[tuple[str, int]] = []
+
+        def pairs():
+            for _key, pair_id, seq, pair in merge_sorted(sorted(work.glob("pair/t*/b*.jsonl"))):
+                if cfg.max_pairs is not None and len(lengths) >= cfg.max_pairs:
+                    return
+                lengths.append((pair_id, seq))
+                pairs_meta.append({"problem_id": pair["problem_id"], "meta": pair["meta"]})
+                yield pair
+
+        out = Path(cfg.run_dir) / "pairs"
+        write_jsonl_atomic(out / "pairs.jsonl", pairs())
+        unpairable = n["unpairable"]
+        st.rows.append(
+            {
+                "step": "pairing",
+                "in": n["rendered"],
+                "kept": len(pairs_meta),
+                "dropped": {"problem has only one outcome left": unpairable} if unpairable else {},
+            }
+        )
+        check = truncation_check(lengths, cfg.max_length, "max_length")
+        if not pairs_meta:
+            print(
+                "rd-pairs: warning: no pairs: no problem has both a correct and a wrong rollout "
+                "left (see report.md for where they went)",
+                file=sys.stderr,
+            )
+        evals = EvalSets(None, parts[0]["loaded"], parts[0]["skipped"])  # type: ignore[arg-type]
+        report = make_report(
+            cfg,
+            (n["rollouts"], n["problems"]),
+            plan["fingerprint"],
+            Path(plan["src"]),
+            (pairs_meta, st, check),
+            evals,
+            bad,
+        )
+        markdown = report_markdown(report)
+        write_report(out, report, markdown, length_plot(pairs_meta) if cfg.plot else None)
+        summary = {
+            "pairs": len(pairs_meta),
+            "problems_paired": report["problems_paired"],
+            "seconds": round(time.time() - plan["started"], 2),
+            "truncation_check": check,
+            "input_paths": {"store": plan["src"]},
+        }
+        write_text_atomic(out / "config.yaml", OmegaConf.to_yaml(OmegaConf.structured(cfg)))
+        open_stage(cfg)[0].finish(summary)
+        for part in ("spill", "write", "pair"):  # the outputs are in place: the bulky parts go
+            shutil.rmtree(work / part, ignore_errors=True)
+        print(markdown)
+
+
+def run_stream(cfg: PairsConfig, stage: Stage, src: Path, shards: list[Path], fingerprint):
+    """The streaming path's steps under datatrove (selection/stream.py); a rerun after a kill
+    skips the tasks datatrove marked complete."""
+    from selection.stream import bucket_count, run_steps
+
+    s = cfg.stream
+    buckets = bucket_count(sum(p.stat().st_size for p in shards), s.tasks, s.memory_mb)
+    work = stage.out / "stream" / f"tasks-{s.tasks}-buckets-{buckets}"
+    if not (work / "plan.json").exists():
+        plan = {
+            "buckets": buckets,
+            "started": time.time(),
+            "src": str(src),
+            "fingerprint": fingerprint,
+        }
+        write_json(work / "plan.json", plan)
+    # The class as imported (not __main__'s under `python -m dpo.pairs`), so tasks unpickle it.
+    step_class = importlib.import_module("dpo.pairs").StreamStep
+    step = lambda name, tasks: (name, step_class(name, cfg, work, shards), tasks)  # noqa: E731
+    run_steps(
+        [step("select", s.tasks), step("dedup", 1), step("pair", s.tasks), step("finish", 1)],
+        work,
+        s,
+        "rd-pairs",
+    )
+    if s.executor != "local":
+        print(f"rd-pairs: submitted; logs under {work / 'logs'}; summary in {stage.summary_path}")
+        return {"submitted": True, "work": str(work)}
+    return read_json(stage.summary_path)
 
 
 @hydra.main(config_path="pkg://conf", config_name="pairs", version_base="1.3")

@@ -1,0 +1,197 @@
+"""Streaming selection: the rollout store grouped by problem in bounded memory, sharded by problem id
+like the farm, with the stages run by datatrove's executors (local processes or a SLURM array).
+
+The layout under a stage's work folder (`<stage out>/stream/tasks-<N>/`):
+
+  spill/t<task>/b<bucket>.jsonl   the task's rollouts (its problems: rollout.problems.shard_of),
+                                  split by a hash of problem_id into buckets small enough to group
+                                  in memory (StreamConfig.memory_mb)
+  <step>/...                      each step's outputs, each file written atomically
+  logs/<step>/completions/<task>  datatrove's marks of finished tasks: a killed run resumes at the
+                                  first unfinished task of the first unfinished step, and a task
+                                  that was cut short starts over from its inputs (its files are
+                                  replaced, never appended to), so nothing is lost or written twice
+
+Per-problem work runs in the sharded steps; the steps across problems (exact and near duplicates,
+mixture, global caps, the order a budget is filled in) run in one task on compact per-rollout keys
+(ids, hashes, source, pass rate, token counts), never on whole records; the texts are re-read from
+the spill buckets only to write the outputs, which are then merged in order (heapq.merge).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import json
+import math
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+EXECUTORS = ("local", "slurm")
+# A record held in Python takes a few times its JSON size.
+_OBJECT_OVERHEAD = 4
+
+
+@dataclass
+class SlurmConfig:
+    partition: str = "cpu"
+    time: str = "04:00:00"
+    cpus_per_task: int = 4
+    mem_per_cpu_gb: int = 4
+    venv_path: str | None = None  # activated in each job; null: the environment sbatch inherits
+
+
+@dataclass
+class StreamConfig:
+    enabled: bool = False  # false: the in-memory path (every rollout loaded at once)
+    tasks: int = 1  # problem shards (rollout.problems.shard_of), one datatrove task each
+    workers: int = 1  # tasks run at once by the local executor
+    memory_mb: float = 512  # what one task may hold of rollouts: sets the number of spill buckets
+    executor: str = "local"  # local: datatrove LocalPipelineExecutor | slurm: SlurmPipelineExecutor
+    slurm: SlurmConfig | None = None  # executor=slurm only
+
+
+def config_errors(s: StreamConfig, prefix: str = "stream") -> list[str]:
+    errors = []
+    if s.tasks < 1:
+        errors.append(f"{prefix}.tasks must be >= 1, got {s.tasks}")
+    if s.workers < 1:
+        errors.append(f"{prefix}.workers must be >= 1, got {s.workers}")
+    if s.memory_mb <= 0:
+        errors.append(f"{prefix}.memory_mb must be > 0, got {s.memory_mb}")
+    if s.executor not in EXECUTORS:
+        errors.append(f"{prefix}.executor must be one of {EXECUTORS}, got {s.executor!r}")
+    return errors
+
+
+def stable_hash(text: str) -> str:
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
+
+
+def bucket_of(problem_id: str, buckets: int) -> int:
+    # Not shard_of's sha1 modulus (which picked the task): an independent split inside the task.
+    return int(hashlib.blake2b(problem_id.encode("utf-8"), digest_size=8).hexdigest(), 16) % buckets
+
+
+def bucket_count(store_bytes: int, tasks: int, memory_mb: float) -> int:
+    per_task = store_bytes / tasks * _OBJECT_OVERHEAD
+    return max(1, math.ceil(per_task / (memory_mb * (1 << 20))))
+
+
+def write_atomic_lines(path: Path, lines: Iterable[str]) -> int:
+    """Lines written beside the target and renamed over it; returns how many."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    n = 0
+    with tmp.open("w", encoding="utf-8") as f:
+        for line in lines:
+            f.write(line + "\n")
+            n += 1
+    os.replace(tmp, path)
+    return n
+
+
+def write_rows(path: Path, rows: Iterable[Any]) -> None:
+    """JSON lines, atomically."""
+    write_atomic_lines(path, (json.dumps(r, ensure_ascii=False) for r in rows))
+
+
+def write_json(path: Path, obj: Any) -> None:
+    write_rows(path, [obj])
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def read_lines(path: Path) -> Iterator[Any]:
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            yield json.loads(line)
+
+
+def spill(shards: list[Path], task: int, tasks: int, buckets: int, out: Path) -> None:
+    """The task's rollouts (problem_id in shard task of tasks), streamed from every store file in
+    store order into bucket files by problem id. Lines are copied as stored."""
+    from rollout.problems import shard_of
+    from rollout.store import read_records
+
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = [out / f".b{b:05d}.jsonl.tmp-{os.getpid()}" for b in range(buckets)]
+    files = [p.open("w", encoding="utf-8") for p in tmp]
+    try:
+        for path in shards:
+            for rec in read_records(path):  # plain or gzip, bad lines named file:line
+                pid = rec["problem_id"]
+                if shard_of(pid, tasks) != task:
+                    continue
+                files[bucket_of(pid, buckets)].write(json.dumps(rec, ensure_ascii=False) + "\n")
+    finally:
+        for f in files:
+            f.close()
+    for b, p in enumerate(tmp):
+        os.replace(p, out / f"b{b:05d}.jsonl")
+
+
+def bucket_files(spill_dir: Path) -> list[Path]:
+    return sorted(spill_dir.glob("b*.jsonl"))
+
+
+def problem_groups(
+    bucket: Path, order: Callable[[dict], Any] | None
+) -> Iterator[tuple[str, list[dict]]]:
+    """(problem_id, its rollouts in `order`, else in store order) for one bucket, problems in id
+    order. A rollout id seen twice keeps its first copy in store order (as read_store)."""
+    groups: dict[str, dict[str, dict]] = {}
+    for rec in read_lines(bucket):
+        groups.setdefault(rec["problem_id"], {}).setdefault(rec["rollout_id"], rec)
+    for pid in sorted(groups):
+        recs = list(groups.pop(pid).values())
+        yield pid, recs if order is None else sorted(recs, key=order)
+
+
+def merge_sorted(paths: list[Path]) -> Iterator[Any]:
+    """Rows of several files each sorted by its first element, merged in that order."""
+    return heapq.merge(*(read_lines(p) for p in paths), key=lambda row: row[0])
+
+
+def run_steps(
+    steps: list[tuple[str, Callable, int]], work: Path, s: StreamConfig, job_name: str
+) -> None:
+    """Each (name, callable(data, rank, world_size), tasks) as one datatrove executor, each
+    depending on the one before; finished tasks (logs/<name>/completions) are skipped on a rerun."""
+    previous = None
+    for name, fn, tasks in steps:
+        logs = str(work / "logs" / name)
+        if s.executor == "slurm":
+            from datatrove.executor import SlurmPipelineExecutor
+
+            sl = s.slurm or SlurmConfig()
+            ex = SlurmPipelineExecutor(
+                pipeline=[fn],
+                tasks=tasks,
+                time=sl.time,
+                partition=sl.partition,
+                cpus_per_task=sl.cpus_per_task,
+                mem_per_cpu_gb=sl.mem_per_cpu_gb,
+                venv_path=sl.venv_path,
+                job_name=f"{job_name}-{name}",
+                logging_dir=logs,
+                depends=previous,
+            )
+        else:
+            from datatrove.executor import LocalPipelineExecutor
+
+            ex = LocalPipelineExecutor(
+                pipeline=[fn],
+                tasks=tasks,
+                workers=min(s.workers, tasks),
+                logging_dir=logs,
+                depends=previous,
+            )
+        previous = ex
+    if previous is not None:
+        previous.run()  # runs its dependencies first, in order

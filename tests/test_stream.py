@@ -1,0 +1,320 @@
+"""The streaming, sharded rd-curate (stream.enabled=true, selection/stream.py): the same outputs byte
+for byte as the in-memory path, whatever the number of problem shards, spill buckets and local
+workers; a SIGKILL in the middle of a sharded run resumes without losing or repeating an example.
+
+The store is tests/test_curate.py's (one problem per selection rule) plus what only shows across
+problems and shard files: two problems with the same prompt and completion (an exact duplicate across
+problems), near duplicates across problems, several sources and rounds, a rollout id stored twice.
+"""
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from test_curate import answer_line, build_store, make_cfg, reasoning, rollout
+
+from distill.curate import run
+from rollout.store import ShardWriter
+
+ROOT = Path(__file__).resolve().parents[1]
+OUTPUTS = ("pretrain.jsonl", "sft.jsonl", "report.json", "report.md")
+FAST_DECONTAM = ["problems@decontam.heldout=heldout_arith", "decontam.sets=[{source: builtin}]"]
+
+
+def build_big_store(directory: Path) -> None:
+    """test_curate's store in shard 0 of 2, the cross-problem cases in shard 1."""
+    build_store(directory / "tmp0")
+    (directory / "tmp0" / "shard-00000-of-00001.jsonl").rename(
+        directory / "shard-00000-of-00002.jsonl"
+    )
+    (directory / "tmp0").rmdir()
+    twin = "Two trains leave one station ninety minutes apart on parallel tracks. How far apart?"
+    shared = reasoning(70) + "\n" + answer_line(7)
+    recs = []
+    for pid, src in (("twin-a", "alpha"), ("twin-b", "delta")):  # same prompt, same completion
+        recs.append(rollout(pid, twin, src, 0, shared))
+        recs.append(rollout(pid, twin, src, 1, reasoning(71 if pid == "twin-a" else 72) + "\n7"))
+    for k in range(12):  # many problems, two rounds, a near duplicate of the previous problem
+        pid = f"p{k:02d}"
+        prompt = f"Problem {k}: a farmer counts {k + 3} cows and {k + 5} sheep in one field. Total?"
+        src = ("alpha", "beta", "gamma", "delta")[k % 4]
+        for i in range(4):
+            body = reasoning(100 + k * 10 + i) + "\n" + answer_line(2 * k + 8)
+            if i == 0:  # long enough that another prompt in front still overlaps >= 0.9
+                body = reasoning(100 + k * 10, 400) + "\n" + answer_line(2 * k + 8)
+            if i == 3 and k:  # the previous problem's first completion, one word added
+                body = reasoning(100 + (k - 1) * 10, 400) + "\n" + answer_line(2 * k + 6) + " ok"
+            r = rollout(pid, prompt, src, i, body, correct=(i + k) % 5 != 0)
+            r["round"], r["rollout_id"] = i // 2, f"{pid}:r{i // 2}:i{i}"
+            recs.append(r)
+    recs.append(dict(recs[-1]))  # a rollout id written twice: read once
+    ShardWriter(directory, shard=1, num_shards=2).append(recs[:-1])
+    with (directory / "shard-00001-of-00002.jsonl").open("a") as f:
+        f.write(json.dumps(recs[-1]) + "\n")
+
+
+@pytest.fixture(scope="module")
+def big_store(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("stream") / "rollout"
+    d.mkdir()
+    build_big_store(d)
+    return d
+
+
+def curate(run_dir: Path, store: Path, tok: str, *overrides: str) -> dict:
+    cfg = make_cfg([f"run_dir={run_dir}", f"input_dir={store}", f"tokenizer={tok}", *overrides])
+    return run(cfg)
+
+
+def outputs(run_dir: Path) -> dict[str, bytes]:
+    return {name: (run_dir / "curate" / name).read_bytes() for name in OUTPUTS}
+
+
+SETTINGS = {
+    "defaults": [],
+    "selective": [
+        *FAST_DECONTAM,
+        "sft.near_dup_threshold=0.5",
+        "sft.per_problem_cap=2",
+        "pretrain.per_problem_cap=3",
+        "sft.direct_share=0.4",
+        "++sft.mixture={alpha: 2, beta: 1, gamma: 1}",
+        "sft.max_examples=9",
+        "sft.min_tokens=5",
+        "sft.max_tokens=200",
+        "sft.min_pass_rate=0.2",
+        "seed=3",
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def in_memory(big_store, smollm2_path, tmp_path_factory):
+    """The in-memory path's outputs for each setting: what every streaming run must reproduce."""
+    out = {}
+    for name, overrides in SETTINGS.items():
+        d = tmp_path_factory.mktemp(f"mem-{name}")
+        curate(d, big_store, smollm2_path, "plot=false", *overrides)
+        out[name] = outputs(d)
+    return out
+
+
+@pytest.mark.parametrize("setting", list(SETTINGS))
+@pytest.mark.parametrize(
+    "layout",
+    [
+        ["stream.tasks=1"],  # one task, one bucket
+        ["stream.tasks=3", "stream.memory_mb=0.002"],  # three shards, several buckets each
+    ],
+)
+def test_streaming_outputs_are_the_in_memory_ones_byte_for_byte(
+    setting, layout, big_store, in_memory, smollm2_path, tmp_path
+):
+    summary = curate(
+        tmp_path,
+        big_store,
+        smollm2_path,
+        "plot=false",
+        "stream.enabled=true",
+        *layout,
+        *SETTINGS[setting],
+    )
+    assert summary["status"] == "done" and not summary["up_to_date"]
+    got = outputs(tmp_path)
+    for name in OUTPUTS:
+        assert got[name] == in_memory[setting][name], name
+    sft = [json.loads(line) for line in got["sft.jsonl"].splitlines()]
+    assert len({r["rollout_id"] for r in sft}) == len(sft) > 0
+    if "stream.tasks=3" in layout:  # really sharded and spilled
+        work = next((tmp_path / "curate" / "stream").glob("tasks-3-buckets-*"))
+        assert int(work.name.rsplit("-", 1)[1]) > 1
+        assert len(list((work / "logs" / "select" / "completions").iterdir())) == 3
+
+
+def test_the_cross_problem_cases_are_in_the_store(in_memory):
+    """The store exercises what per-problem work alone would get wrong."""
+    report = json.loads(in_memory["defaults"]["report.json"])
+    steps = {s["step"]: s for s in report["sft"]["steps"]}
+    assert steps["exact dedup"]["dropped"]["exact duplicate"] >= 2  # twin-b's copy, easy's copy
+    assert steps["near dedup"]["dropped"]["near duplicate"] >= 5  # pNN's copy of p(N-1)
+    sft_ids = {json.loads(x)["rollout_id"] for x in in_memory["defaults"]["sft.jsonl"].splitlines()}
+    assert "twin-a:r0:i0" in sft_ids and "twin-b:r0:i0" not in sft_ids
+    assert report["input"]["rollouts"] == 26 + 4 + 48  # the id stored twice counts once
+
+
+def test_several_local_workers_give_the_same_outputs(big_store, in_memory, smollm2_path, tmp_path):
+    """Tasks in datatrove's worker processes (the step is pickled, the config travels as YAML)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    r = subprocess.run(
+        [
+            sys.executable, "-m", "distill.curate", f"run_dir={tmp_path}", f"input_dir={big_store}",
+            f"tokenizer={smollm2_path}", "plot=false", "stream.enabled=true", "stream.tasks=2",
+            "stream.workers=2", *SETTINGS["selective"],
+        ],
+        capture_output=True, text=True, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert outputs(tmp_path) == in_memory["selective"]
+
+
+def test_a_sharded_curation_killed_midway_resumes_without_loss_or_repeats(
+    big_store, in_memory, smollm2_path, tmp_path
+):
+    """SIGKILL once the second of four select tasks is done; the rerun skips the finished tasks
+    (their files are not rewritten) and the outputs are the uninterrupted run's."""
+    from kill import kill_once
+
+    argv = [
+        sys.executable, "-m", "distill.curate", f"run_dir={tmp_path}", f"input_dir={big_store}",
+        f"tokenizer={smollm2_path}", "plot=false", "stream.enabled=true", "stream.tasks=4",
+        "stream.memory_mb=0.002", *SETTINGS["selective"],
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = tmp_path / "curate"
+    proc = subprocess.Popen(
+        argv, cwd=tmp_path, env=env, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    work = out / "stream"
+    marker = None
+    while marker is None and proc.poll() is None:
+        found = list(work.glob("tasks-4-buckets-*/logs/select/completions/00001"))
+        marker = found[0] if found else None
+    if marker is None:
+        pytest.skip("the run ended before it could be killed")
+    kill_once(proc, marker)
+    assert json.loads((out / "summary.json").read_text())["status"] == "running"
+    assert not (out / "sft.jsonl").exists()
+    task_dir = marker.parents[3]
+    done = {p: p.stat().st_mtime_ns for p in (task_dir / "select").glob("t0000[01].json")}
+    assert len(done) == 2
+
+    r = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert {p: p.stat().st_mtime_ns for p in done} == done  # finished tasks were not redone
+    assert json.loads((out / "summary.json").read_text())["status"] == "done"
+    assert outputs(tmp_path) == in_memory["selective"]
+
+
+def test_stream_settings_are_checked(big_store, smollm2_path, tmp_path):
+    with pytest.raises(ValueError) as e:
+        curate(tmp_path, big_store, smollm2_path, "stream.tasks=0", "stream.executor=ray")
+    assert "stream.tasks must be >= 1" in str(e.value)
+    assert "stream.executor must be one of" in str(e.value)
+
+
+def test_streaming_does_not_change_the_fingerprint(big_store, smollm2_path, tmp_path):
+    """stream.* says how, not what: a finished in-memory run is up to date for the streaming path."""
+    curate(tmp_path, big_store, smollm2_path, "plot=false", *FAST_DECONTAM)
+    again = curate(tmp_path, big_store, smollm2_path, "plot=false", "stream.enabled=true",
+                   "stream.tasks=2", *FAST_DECONTAM)  # fmt: skip
+    assert again["up_to_date"]
+
+
+README_LINE = "rd-curate run_dir=runs/demo stream.enabled=true stream.tasks=4 stream.workers=2"
+
+
+def test_the_readme_sharded_command_runs_as_printed(smollm2_path, tmp_path):
+    """README's rd-curate-at-scale line, exactly as printed (rd-curate as this interpreter's
+    python -m distill.curate), over a store in runs/demo/rollout."""
+    readme = (ROOT / "README.md").read_text()
+    (line,) = [ln.strip() for ln in readme.splitlines() if ln.strip().startswith(README_LINE)]
+    argv = shlex.split(line, comments=True)
+    assert argv[0] == "rd-curate"
+    build_store(tmp_path / "runs" / "demo" / "rollout")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    r = subprocess.run(
+        [sys.executable, "-m", "distill.curate", *argv[1:]],
+        cwd=tmp_path, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-3000:]
+    summary = json.loads((tmp_path / "runs/demo/curate/summary.json").read_text())
+    assert summary["status"] == "done" and summary["sft_examples"] > 0
+    assert (
+        len(list((tmp_path / "runs/demo/curate/stream").glob("tasks-4-*/logs/write/completions/*")))
+        == 4
+    )
+
+
+# ----------------------------------------------------------------------------- rd-pairs
+
+
+def build_pairs_store(tmp_path: Path) -> Path:
+    """test_pairs' store (one problem per rule) plus many problems with both outcomes (so
+    max_pairs cuts in problem order) and one exact duplicate across two problems."""
+    from test_pairs import ro, store
+
+    d = store(tmp_path)
+    recs = []
+    for k in range(10):
+        pid, prompt = f"q{k}", f"Problem q{k}: what is {k} plus {k + 7} and then minus {k}?"
+        for i in range(5):
+            text = (
+                f"Step by step for q{k}, try {i}: {k} plus {k + 7}.\nThe answer is \\boxed{{{i}}}."
+            )
+            recs.append(ro(pid, i, (i + k) % 3 != 0, text, difficulty=k % 3, prompt=prompt))
+    twin = "Problem twin: what is eight plus one?"
+    for pid in ("twin-a", "twin-b"):  # the same prompt and rollouts under two problem ids
+        recs += [ro(pid, 0, True, "Eight plus one.\n\\boxed{9}", prompt=twin)]
+        recs += [ro(pid, 1, False, "Eight minus one.\n\\boxed{7}", prompt=twin)]
+    ShardWriter(d, 1, 2).append(recs)
+    return d
+
+
+PAIRS_SETTINGS = {
+    "defaults": ["max_length=512"],
+    "hardest": [
+        *FAST_DECONTAM,
+        "max_length=300",
+        "strategy=hardest_first",
+        "max_pairs=7",
+        "pairs_per_problem=2",
+        "truncated_rejected=false",
+        "min_pass_rate=0.2",
+    ],
+    "length_matched": [*FAST_DECONTAM, "strategy=length_matched", "seed=5", "max_pairs=11"],
+}
+PAIRS_OUTPUTS = ("pairs.jsonl", "report.json", "report.md")
+
+
+def make_pairs(run_dir: Path, store: Path, tok: str, *overrides: str) -> dict:
+    from hydra import compose, initialize_config_module
+    from omegaconf import OmegaConf
+
+    from dpo.pairs import run as run_pairs
+
+    over = [f"run_dir={run_dir}", f"input_dir={store}", f"tokenizer={tok}", "plot=false"]
+    with initialize_config_module(config_module="conf", version_base="1.3"):
+        cfg = compose(config_name="pairs", overrides=[*over, *overrides])
+    return run_pairs(OmegaConf.to_object(cfg))
+
+
+@pytest.mark.parametrize("setting", list(PAIRS_SETTINGS))
+def test_streaming_pairs_are_the_in_memory_ones_byte_for_byte(setting, smollm2_path, tmp_path):
+    store = build_pairs_store(tmp_path / "store")
+    runs = {
+        "memory": [],
+        "one task": ["stream.enabled=true"],
+        "sharded": ["stream.enabled=true", "stream.tasks=3", "stream.memory_mb=0.001"],
+    }
+    got = {}
+    for name, layout in runs.items():
+        d = tmp_path / name.replace(" ", "_")
+        summary = make_pairs(d, store, smollm2_path, *PAIRS_SETTINGS[setting], *layout)
+        assert summary["status"] == "done"
+        got[name] = {f: (d / "pairs" / f).read_bytes() for f in PAIRS_OUTPUTS}
+    assert got["one task"] == got["memory"] and got["sharded"] == got["memory"]
+    report = json.loads(got["memory"]["report.json"])
+    pairs = [json.loads(x) for x in got["memory"]["pairs.jsonl"].splitlines()]
+    assert pairs and len({(p["chosen_id"], p["rejected_id"]) for p in pairs}) == len(pairs)
+    dedup = next(s for s in report["steps"] if s["step"] == "exact dedup")
+    assert dedup["dropped"]["exact duplicate"] >= 3  # dup's copy and twin-b's two
+    assert not any(p["problem_id"] == "twin-b" for p in pairs)
+    if setting == "hardest":  # max_pairs cut in problem order: the lowest pass rates first
+        assert len(pairs) == 7
+        rates = [p["meta"]["pass_rate"] for p in pairs]
+        assert rates == sorted(rates)
