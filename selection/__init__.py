@@ -6,6 +6,8 @@
                 cap, pass rates) and the record of what each step kept and dropped
   inputs.py     the rollout store's shards and fingerprint, the tokenizer, token counts
   report.py     the report writer: report.json, report.md (the steps table) and lengths.png
+  stream.py     the streaming path (stream.enabled=true): the store grouped by problem in bounded
+                memory, sharded by problem id, the steps run on datatrove's executors
 
 Import direction: rollout <- selection <- distill, dpo (neither of which imports the other).
 """
