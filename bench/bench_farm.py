@@ -104,7 +104,7 @@ def main() -> None:
             t = time.perf_counter()
             farm.run(problems)
             wall = time.perf_counter() - t
-            stored = len(ShardWriter(d).records)
+            stored = len(ShardWriter(d).index)
         farm_runs.append(
             {
                 "chunk_size": chunk,

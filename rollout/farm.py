@@ -16,12 +16,13 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import defaultdict
+from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from rollout.prompts import PromptConfig, render
-from rollout.store import ShardWriter
+from rollout.store import Kept, ShardWriter
 
 
 @dataclass
@@ -70,18 +71,19 @@ class ProblemState:
     rounds: set[int] = field(default_factory=set)
 
 
-def states_before(records: dict[str, dict], rnd: int) -> dict[str, ProblemState]:
-    """Per-problem counts over rollouts of rounds < rnd (what decides who takes part in round rnd)."""
+def states_before(index: Mapping[str, Kept], rnd: int) -> dict[str, ProblemState]:
+    """Per-problem counts over rollouts of rounds < rnd (what decides who takes part in round rnd).
+    `index` is a ShardWriter's: rollout_id -> Kept (problem, round, index, verdict)."""
     out: dict[str, ProblemState] = defaultdict(ProblemState)
-    for r in records.values():
-        if r["round"] >= rnd:
+    for r in index.values():
+        if r.round >= rnd:
             continue
-        s = out[r["problem_id"]]
+        s = out[r.problem_id]
         s.samples += 1
-        s.rounds.add(r["round"])
-        if r.get("correct") is True:
+        s.rounds.add(r.round)
+        if r.correct is True:
             s.correct += 1
-        elif r.get("correct") is False:
+        elif r.correct is False:
             s.wrong += 1
         else:
             s.unjudged += 1
@@ -97,19 +99,19 @@ def in_budget(s: ProblemState, rc: RejectionConfig, n: int) -> bool:
 
 
 def round_plan(
-    records: dict[str, dict], problems: list[dict], rc: RejectionConfig, n: int, rnd: int
+    index: Mapping[str, Kept], problems: list[dict], rc: RejectionConfig, n: int, rnd: int
 ) -> tuple[list[dict], dict[str, int]]:
     """Round rnd's problems (not done, in budget after rounds < rnd) and what round rnd stored already."""
-    before = states_before(records, rnd)
+    before = states_before(index, rnd)
     todo = [
         p
         for p in problems
         if not is_done(before[p["problem_id"]], rc) and in_budget(before[p["problem_id"]], rc, n)
     ]
     have: dict[str, int] = defaultdict(int)
-    for r in records.values():
-        if r["round"] == rnd:
-            have[r["problem_id"]] += 1
+    for r in index.values():
+        if r.round == rnd:
+            have[r.problem_id] += 1
     return todo, have
 
 
@@ -194,7 +196,7 @@ class Farm:
         return recs
 
     def _verify_and_store(self, recs: list[dict[str, Any]]) -> int:
-        missing = [r for r in recs if r["rollout_id"] not in self.writer.records]
+        missing = [r for r in recs if r["rollout_id"] not in self.writer.index]
         if not missing:
             return 0
         verdicts = self.verify_fn(missing)
@@ -209,7 +211,7 @@ class Farm:
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rd-verify")
         try:
             for rnd in range(self.rc.max_rounds):
-                todo, have = round_plan(self.writer.records, problems, self.rc, self.n, rnd)
+                todo, have = round_plan(self.writer.index, problems, self.rc, self.n, rnd)
                 if not todo:
                     break
                 sampling, teacher = self.round_sampling(rnd)

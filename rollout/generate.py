@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from rollout.farm import (
 )
 from rollout.problems import ProblemsConfig, load_problems, shard_of
 from rollout.prompts import THINKING_MODES, PromptConfig
+from rollout.store import Kept
 
 
 @dataclass
@@ -117,11 +119,12 @@ def validate(cfg: RolloutConfig) -> None:
 
 
 def pending_work(
-    records: dict[str, dict], problems: list[dict], rc: RejectionConfig, n: int
+    index: Mapping[str, Kept], problems: list[dict], rc: RejectionConfig, n: int
 ) -> bool:
-    """Is there anything left to sample? Decided from the store alone, before an engine starts."""
+    """Is there anything left to sample? Decided from the store's index alone (ShardWriter.index),
+    before an engine starts."""
     for rnd in range(rc.max_rounds):
-        todo, have = round_plan(records, problems, rc, n, rnd)
+        todo, have = round_plan(index, problems, rc, n, rnd)
         if not todo:
             return False
         if any(have[p["problem_id"]] < n for p in todo):
@@ -130,9 +133,9 @@ def pending_work(
 
 
 def problem_states(
-    records: dict[str, dict], problems: list[dict], rc: RejectionConfig, n: int
+    index: Mapping[str, Kept], problems: list[dict], rc: RejectionConfig, n: int
 ) -> dict[str, dict]:
-    final = states_before(records, 10**9)
+    final = states_before(index, 10**9)
     out = {}
     for p in problems:
         s = final[p["problem_id"]]
@@ -190,7 +193,7 @@ def run(cfg: RolloutConfig, engine=None) -> dict[str, Any]:
     from rollout.models import prepare
     from rollout.report import plot_pass_rates, print_table, summarize
     from rollout.stage import files_id, read_summary
-    from rollout.store import ShardWriter, read_store, shard_files, write_json_atomic
+    from rollout.store import ShardWriter, iter_store, shard_files, write_json_atomic
 
     # Check the config, load the problems of this shard.
     validate(cfg)
@@ -218,7 +221,7 @@ def run(cfg: RolloutConfig, engine=None) -> dict[str, Any]:
     # Run the farm unless the store already holds everything.
     t0 = time.perf_counter()
     farm = None
-    if pending_work(writer.records, problems, cfg.rejection, cfg.sampling.n):
+    if pending_work(writer.index, problems, cfg.rejection, cfg.sampling.n):
         own_engine = engine is None
         kwargs = engine_kwargs(cfg.model, cfg.engine)
         if own_engine:
@@ -269,10 +272,10 @@ def run(cfg: RolloutConfig, engine=None) -> dict[str, Any]:
         )
 
         def progress(f: Farm) -> None:
-            states = problem_states(f.writer.records, problems, cfg.rejection, cfg.sampling.n)
+            states = problem_states(f.writer.index, problems, cfg.rejection, cfg.sampling.n)
             finished = sum(s["state"] != "pending" for s in states.values())
-            correct = sum(r.get("correct") is True for r in f.writer.records.values())
-            total = len(f.writer.records)
+            correct = sum(r.correct is True for r in f.writer.index.values())
+            total = len(f.writer.index)
             bar.n = finished
             bar.set_postfix(
                 rollouts=total,
@@ -300,8 +303,7 @@ def run(cfg: RolloutConfig, engine=None) -> dict[str, Any]:
                 f"rd-rollout: {out} is up to date (fingerprint {ident.fingerprint}); nothing to do"
             )
             return json.loads(summary_path.read_text())
-    records = writer.records
-    states = problem_states(records, problems, cfg.rejection, cfg.sampling.n)
+    states = problem_states(writer.index, problems, cfg.rejection, cfg.sampling.n)
     if farm is not None:
         history.append(
             {
@@ -321,7 +323,7 @@ def run(cfg: RolloutConfig, engine=None) -> dict[str, Any]:
             "shard": cfg.shard,
             "num_shards": cfg.num_shards,
             "file": writer.path.name,
-            "rollouts": len(records),
+            "rollouts": len(writer.index),
             "problem_counts": counts,
             "problems": states,
             "history": history,
@@ -331,8 +333,7 @@ def run(cfg: RolloutConfig, engine=None) -> dict[str, Any]:
             "config": ident.config,  # the settings the fingerprint covers
         },
     )
-    all_records = read_store(out)
-    summary = summarize(all_records)
+    summary = summarize(iter_store(out))  # every shard, streamed
     tok_s = farm.tokens / farm.gen_seconds if farm and farm.gen_seconds else None
     summary_out = {k: v for k, v in summary.items() if k != "per_problem_pass_rates"}
     summary_out.update(

@@ -17,7 +17,7 @@ import sys
 import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from rollout.report import print_table, summarize
 from verifiers.jsonl import read_jsonl
@@ -94,8 +94,21 @@ def read_records(path: Path) -> Iterator[dict[str, Any]]:
         yield rec
 
 
+class Kept(NamedTuple):
+    """What the farm keeps of a stored rollout: what round planning, resume and the status need
+    (rollout.farm.round_plan, rollout.generate.problem_states), never the texts."""
+
+    problem_id: str | None
+    round: int | None
+    index: int | None
+    correct: bool | None
+
+
 class ShardWriter:
-    """One job's shard: repaired and indexed on open, appended to in whole batches."""
+    """One job's shard: repaired and indexed on open, appended to in whole batches.
+
+    `index` maps each stored rollout_id to its Kept fields, a few hundred bytes per rollout however
+    long its text; whatever needs whole records streams the file (`records()`)."""
 
     def __init__(
         self, directory: str | Path, shard: int = 0, num_shards: int = 1, compress: bool = False
@@ -107,14 +120,27 @@ class ShardWriter:
         self.torn_bytes = 0
         if self.path.exists():
             self.torn_bytes = _repair_gzip(self.path) if compress else _repair_plain(self.path)
-        self.records: dict[str, dict[str, Any]] = {}
+        self.index: dict[str, Kept] = {}
+        self._problem_ids: dict[str, str] = {}  # one string per problem, shared by its rollouts
+        for rec in self.records():
+            self._keep(rec)
+
+    def _keep(self, rec: dict[str, Any]) -> None:
+        pid = rec.get("problem_id")
+        if pid is not None:
+            pid = self._problem_ids.setdefault(pid, pid)
+        self.index[rec["rollout_id"]] = Kept(
+            pid, rec.get("round"), rec.get("index"), rec.get("correct")
+        )
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        """The shard's rollouts as stored, read from the file (nothing of them is kept here)."""
         if self.path.exists():
-            for rec in read_records(self.path):
-                self.records[rec["rollout_id"]] = rec
+            yield from read_records(self.path)
 
     def append(self, records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         """Write the records not stored yet, in one write, then fsync. Returns those written."""
-        new = [r for r in records if r["rollout_id"] not in self.records]
+        new = [r for r in records if r["rollout_id"] not in self.index]
         if not new:
             return []
         payload = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in new).encode("utf-8")
@@ -127,7 +153,7 @@ class ShardWriter:
         finally:
             os.close(fd)
         for r in new:
-            self.records[r["rollout_id"]] = r
+            self._keep(r)
         return new
 
 
@@ -136,13 +162,20 @@ def shard_files(directory: str | Path) -> list[Path]:
     return sorted(list(d.glob("shard-*.jsonl")) + list(d.glob("shard-*.jsonl.gz")))
 
 
-def read_store(directory: str | Path) -> list[dict[str, Any]]:
-    """Every rollout of every shard, each id once (shards are disjoint by problem)."""
-    seen: dict[str, dict[str, Any]] = {}
+def iter_store(directory: str | Path) -> Iterator[dict[str, Any]]:
+    """Every rollout of every shard, each id once (shards are disjoint by problem), streamed: what
+    stays in memory is the ids seen, not the records."""
+    seen: set[str] = set()
     for path in shard_files(directory):
         for rec in read_records(path):
-            seen.setdefault(rec["rollout_id"], rec)
-    return list(seen.values())
+            if rec["rollout_id"] not in seen:
+                seen.add(rec["rollout_id"])
+                yield rec
+
+
+def read_store(directory: str | Path) -> list[dict[str, Any]]:
+    """Every rollout of every shard, each id once, as one list (iter_store streams them)."""
+    return list(iter_store(directory))
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -194,9 +227,9 @@ def print_status(run_dir: Path) -> dict[str, Any]:
     files = shard_files(d)
     if not files:
         raise SystemExit(f"no rollout shards under {d}: run rd-rollout run_dir={run_dir} first")
-    records = read_store(d)
-    print(f"{len(files)} shard file(s) under {d}: {len(records)} rollouts")
-    s = summarize(records)
+    s = summarize(iter_store(d))
+    total = s["groups"]["all"]["rollouts"] if s["groups"] else 0
+    print(f"{len(files)} shard file(s) under {d}: {total} rollouts")
     print_table(s)
     return s
 

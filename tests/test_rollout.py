@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 
 from rollout.engines import ModelConfig
-from rollout.farm import Farm, RejectionConfig
+from rollout.farm import Farm, RejectionConfig, states_before
 from rollout.generate import RolloutConfig, run
 from rollout.problems import ProblemsConfig, load_problems, shard_of
 from rollout.prompts import EMPTY_THINK, THINK_OPEN, PromptConfig, render
-from rollout.store import ShardWriter, StoreError, export_parquet, read_store
+from rollout.store import Kept, ShardWriter, StoreError, export_parquet, iter_store, read_store
 
 # ----------------------------------------------------------------------------- store
 
@@ -46,10 +46,47 @@ def test_store_appends_once_per_id_and_survives_a_torn_tail(tmp_path):
         f.write('{"problem_id": "p1", "rollout_id": "p1:r0:i3", "rou')  # a kill mid-write
     w2 = ShardWriter(tmp_path)
     assert w2.torn_bytes > 0
-    assert sorted(w2.records) == ["p1:r0:i0", "p1:r0:i1", "p1:r0:i2"]
+    assert sorted(w2.index) == ["p1:r0:i0", "p1:r0:i1", "p1:r0:i2"]
     w2.append([rec("p1", 3)])
     lines = w2.path.read_text().splitlines()
     assert len(lines) == 4 and all(json.loads(x) for x in lines)
+
+
+def test_the_writer_keeps_what_resume_needs_not_the_texts(tmp_path):
+    """A reopened shard of 2,000 rollouts with 3 KB completions: the writer holds problem, round,
+    index and verdict per id (a few hundred bytes), not the records (the file is ~6.5 MB); whole
+    records stream from the file."""
+    import tracemalloc
+
+    rows = [
+        {**rec(f"p{i // 8}", i % 8, correct=[True, False, None][i % 3]), "completion": "w " * 1500}
+        for i in range(2000)
+    ]
+    ShardWriter(tmp_path).append(rows)
+    size = ShardWriter(tmp_path).path.stat().st_size
+    tracemalloc.start()
+    w = ShardWriter(tmp_path)
+    held, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert held < 0.1 * size, f"the writer holds {held} bytes for a {size}-byte shard"
+    assert w.index["p3:r0:i5"] == Kept("p3", 0, 5, [True, False, None][29 % 3])
+    assert w.index["p3:r0:i5"].problem_id is w.index["p3:r0:i0"].problem_id  # one string a problem
+    assert list(w.records()) == rows  # whole records: streamed from the file, in order
+    before = states_before(w.index, 1)["p0"]
+    assert (before.correct, before.wrong, before.unjudged, before.samples) == (3, 3, 2, 8)
+    assert w.append(rows[:3]) == [] and w.append([rec("p0", 8)]) == [rec("p0", 8)]
+    assert len(w.index) == 2001 and w.index["p0:r0:i8"] == Kept("p0", 0, 8, None)
+
+
+def test_the_store_streams_each_id_once_first_copy_first(tmp_path):
+    """Two shard layouts in one folder (a rerun with another num_shards) hold the same ids: each is
+    read once, the first shard file's copy, in file order, and nothing is read before it is asked."""
+    ShardWriter(tmp_path, 0, 1).append([{**rec("a", 0), "completion": "first"}, rec("b", 0)])
+    ShardWriter(tmp_path, 0, 2).append([{**rec("a", 0), "completion": "second"}, rec("c", 0)])
+    stream = iter_store(tmp_path)
+    assert next(stream)["completion"] == "first"
+    assert [r["rollout_id"] for r in stream] == ["b:r0:i0", "c:r0:i0"]
+    assert read_store(tmp_path) == list(iter_store(tmp_path))
 
 
 def test_compressed_store_drops_a_torn_member(tmp_path):
@@ -61,7 +98,7 @@ def test_compressed_store_drops_a_torn_member(tmp_path):
         whole + gzip.compress(b'{"rollout_id": "p:r0:i2"}\n')[:15]
     )  # torn third member
     w2 = ShardWriter(tmp_path, compress=True)
-    assert sorted(w2.records) == ["p:r0:i0", "p:r0:i1"] and w2.torn_bytes == 15
+    assert sorted(w2.index) == ["p:r0:i0", "p:r0:i1"] and w2.torn_bytes == 15
 
 
 def test_damage_before_the_last_line_names_file_and_line(tmp_path):
@@ -364,7 +401,7 @@ def test_farm_overlaps_verification_with_generation(tiny_model, tmp_path):
     )
     farm.run(load_problems(ProblemsConfig(count=6)))
     assert threads and all(t.startswith("rd-verify") for t in threads)
-    assert len(farm.writer.records) == 6
+    assert len(farm.writer.index) == 6
 
 
 # ----------------------------------------------------------------------------- kill and resume

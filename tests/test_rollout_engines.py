@@ -48,7 +48,7 @@ def test_farm_on_vllm_resamples_only_unsolved_problems(vllm_engine, tmp_path):
         chunk_size=6,
     )
     farm.run(load_problems(EASY))
-    rows = list(farm.writer.records.values())
+    rows = list(farm.writer.records())
     solved_r0 = {r["problem_id"] for r in rows if r["round"] == 0 and r["correct"]}
     in_r1 = {r["problem_id"] for r in rows if r["round"] == 1}
     assert solved_r0, "SmolLM2 with a worked example solves some level-1 arithmetic"
@@ -73,7 +73,7 @@ def test_openai_engine_against_a_real_vllm_server(vllm_server, smollm2_path, tmp
         chunk_size=4,
     )
     farm.run(load_problems(EASY)[:6])
-    rows = list(farm.writer.records.values())
+    rows = list(farm.writer.records())
     assert len(rows) == 12 and all(
         r["completion"] and r["verdict"]["verifier"] == "math" for r in rows
     )
