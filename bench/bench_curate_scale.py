@@ -1,9 +1,10 @@
 """The data path at scale: rd-curate and rd-pairs over synthetic verified stores of growing size,
 and the farm writer's memory over one large shard.
 
-    .venv/bin/python bench/bench_curate_scale.py                       # ~10 min on 2 busy cores
+    .venv/bin/python bench/bench_curate_scale.py                       # ~12 min of CPU on 2 cores
     .venv/bin/python bench/bench_curate_scale.py --sizes 100000,300000,1000000 --farm-rollouts 1000000
     .venv/bin/python bench/bench_curate_scale.py --code /tmp/base --label baseline   # another checkout
+    .venv/bin/python bench/bench_curate_scale.py --overrides "stream.enabled=true stream.tasks=2"
 
 For each size a store is generated the way rd-rollout writes one (rollout.store.ShardWriter, sharded
 by problem id with rollout.problems.shard_of), then `python -m distill.curate` and
@@ -241,12 +242,16 @@ def measure(cmd: list[str], cwd: Path, env: dict, log: Path) -> dict:
     with log.open("w") as out:
         proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
         peak = 0
-        while True:
-            pid, status, ru = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            peak = max(peak, tree_rss_kb(proc.pid))
-            time.sleep(0.1)
+        try:
+            while True:
+                pid, status, ru = os.wait4(proc.pid, os.WNOHANG)
+                if pid:
+                    break
+                peak = max(peak, tree_rss_kb(proc.pid))
+                time.sleep(0.1)
+        except BaseException:  # interrupted: leave no measured process behind
+            proc.kill()
+            raise
     wall = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
@@ -376,10 +381,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--sizes", default="10000,30000,100000", help="rollouts per store, ascending")
+    ap.add_argument("--sizes", default="4000,12000,40000", help="rollouts per store, ascending")
     ap.add_argument("--shards", type=int, default=4, help="shard files per store")
     ap.add_argument(
-        "--farm-rollouts", default="200000", help="farm writer shard sizes, ascending; 0: skip"
+        "--farm-rollouts", default="100000", help="farm writer shard sizes, ascending; 0: skip"
     )
     ap.add_argument("--stages", default="curate,pairs")
     ap.add_argument("--seed", type=int, default=0)
