@@ -146,6 +146,7 @@ def test_the_cross_problem_cases_are_in_the_store(in_memory):
     assert report["input"]["rollouts"] == 26 + 4 + 48  # the id stored twice counts once
 
 
+@pytest.mark.slow  # a subprocess run (worker processes / kill and rerun)
 def test_several_local_workers_give_the_same_outputs(big_store, in_memory, smollm2_path, tmp_path):
     """Tasks in datatrove's worker processes (the step is pickled, the config travels as YAML)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -161,6 +162,7 @@ def test_several_local_workers_give_the_same_outputs(big_store, in_memory, smoll
     assert outputs(tmp_path) == in_memory["selective"]
 
 
+@pytest.mark.slow  # a subprocess run (worker processes / kill and rerun)
 def test_a_sharded_curation_killed_midway_resumes_without_loss_or_repeats(
     big_store, in_memory, smollm2_path, tmp_path
 ):
@@ -218,6 +220,7 @@ def test_streaming_does_not_change_the_fingerprint(big_store, smollm2_path, tmp_
 README_LINE = "rd-curate run_dir=runs/demo stream.enabled=true stream.tasks=4 stream.workers=2"
 
 
+@pytest.mark.slow  # a subprocess run (worker processes / kill and rerun)
 def test_the_readme_sharded_command_runs_as_printed(smollm2_path, tmp_path):
     """README's rd-curate-at-scale line, exactly as printed (rd-curate as this interpreter's
     python -m distill.curate), over a store in runs/demo/rollout."""
