@@ -1017,11 +1017,11 @@ class StreamStep:
 def run_stream(cfg: CurateConfig, stage: Stage, src: Path, shards: list[Path]) -> dict[str, Any]:
     """The streaming path's steps under datatrove (selection/stream.py); a rerun after a kill
     skips the tasks datatrove marked complete."""
-    from selection.stream import bucket_count, run_steps
+    from selection.stream import bucket_count, fresh_work, run_steps
 
     s = cfg.stream
     buckets = bucket_count(sum(p.stat().st_size for p in shards), s.tasks, s.memory_mb)
-    work = stage.out / "stream" / f"tasks-{s.tasks}-buckets-{buckets}"
+    work = fresh_work(stage.out / "stream" / f"tasks-{s.tasks}-buckets-{buckets}")
     if not (work / "plan.json").exists():
         write_json(work / "plan.json", {"buckets": buckets, "started": time.time()})
     # The class as imported (not __main__'s under `python -m distill.curate`), so tasks unpickle it.

@@ -25,8 +25,9 @@ import heapq
 import json
 import math
 import os
+import shutil
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,7 @@ class StreamConfig:
     workers: int = 1  # tasks run at once by the local executor
     memory_mb: float = 512  # what one task may hold of rollouts: sets the number of spill buckets
     executor: str = "local"  # local: datatrove LocalPipelineExecutor | slurm: SlurmPipelineExecutor
-    slurm: SlurmConfig | None = None  # executor=slurm only
+    slurm: SlurmConfig = field(default_factory=SlurmConfig)  # executor=slurm only
 
 
 def config_errors(s: StreamConfig, prefix: str = "stream") -> list[str]:
@@ -158,6 +159,15 @@ def merge_sorted(paths: list[Path]) -> Iterator[Any]:
     return heapq.merge(*(read_lines(p) for p in paths), key=lambda row: row[0])
 
 
+def fresh_work(work: Path) -> Path:
+    """The work folder for a run that has outputs to make. If its last step already finished, the
+    outputs it made were found incomplete (the stage said resume, not done: a deleted file, or
+    `plot` turned on): start the folder over, or datatrove would skip every task and make nothing."""
+    if any((work / "logs" / "finish" / "completions").glob("*")):
+        shutil.rmtree(work)
+    return work
+
+
 def run_steps(
     steps: list[tuple[str, Callable, int]], work: Path, s: StreamConfig, job_name: str
 ) -> None:
@@ -169,7 +179,7 @@ def run_steps(
         if s.executor == "slurm":
             from datatrove.executor import SlurmPipelineExecutor
 
-            sl = s.slurm or SlurmConfig()
+            sl = s.slurm
             ex = SlurmPipelineExecutor(
                 pipeline=[fn],
                 tasks=tasks,

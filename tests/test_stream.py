@@ -217,6 +217,33 @@ def test_streaming_does_not_change_the_fingerprint(big_store, smollm2_path, tmp_
     assert again["up_to_date"]
 
 
+def test_a_finished_streaming_run_whose_outputs_are_incomplete_makes_them_again(
+    big_store, smollm2_path, tmp_path
+):
+    """plot is outside the fingerprint but lengths.png is an output: turning it on after a
+    streaming run must make it, not find every datatrove task done and make nothing."""
+    first = ["stream.enabled=true", "stream.tasks=2", *FAST_DECONTAM]
+    curate(tmp_path, big_store, smollm2_path, "plot=false", *first)
+    assert not (tmp_path / "curate" / "lengths.png").exists()
+    again = curate(tmp_path, big_store, smollm2_path, "plot=true", *first)
+    assert again["status"] == "done" and (tmp_path / "curate" / "lengths.png").is_file()
+
+
+def test_the_readme_slurm_keys_compose():
+    """The README's cluster keys are typed config fields (not a null that Hydra cannot extend)."""
+    from hydra import compose, initialize_config_module
+
+    import dpo.pairs  # noqa: F401  (registers pairs_schema)
+
+    for name in ("curate", "pairs"):
+        with initialize_config_module(config_module="conf", version_base="1.3"):
+            cfg = compose(
+                config_name=name,
+                overrides=["stream.executor=slurm", "stream.slurm.partition=gpu"],
+            )
+        assert cfg.stream.slurm.partition == "gpu" and cfg.stream.slurm.cpus_per_task == 4
+
+
 README_LINE = "rd-curate run_dir=runs/demo stream.enabled=true stream.tasks=4 stream.workers=2"
 
 
