@@ -468,7 +468,7 @@ def main() -> None:
             summary = json.loads((run_dir / stage / "summary.json").read_text())
             m["outputs"] = {
                 k: summary[k]
-                for k in ("pretrain", "sft", "pairs", "examples", "counts")
+                for k in ("pretrain_examples", "sft_examples", "pairs", "problems_paired")
                 if k in summary and not isinstance(summary[k], (dict, list))
             }
             row[stage] = m
