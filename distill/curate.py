@@ -797,21 +797,9 @@ class StreamStep:
         n: Counter[str] = Counter()
         for t in range(tasks):
             n.update(read_json(sel / f"t{t:05d}.json")["counts"])
-        correct = n["correct"]
 
         # pretrain: correct, decontaminated, exact duplicates, per-problem cap
-        pt = Steps()
-        pt.add("correct", n["rollouts"], range(correct), {k: n[k] for k in ("wrong", "unjudged")})
-        kept = correct
-        if cfg.pretrain.decontaminate:
-            kept = len(
-                pt.add(
-                    "decontaminate",
-                    kept,
-                    range(kept - n["contaminated"]),
-                    {"contaminated": n["contaminated"]},
-                )
-            )
+        pt, kept = counted_steps(n, cfg.pretrain.decontaminate)
         seen: set[str] = set()
         cap, current, have, exact, capped = cfg.pretrain.per_problem_cap, None, 0, 0, 0
         keep: list[list[str]] = [[] for _ in range(tasks)]
@@ -838,16 +826,7 @@ class StreamStep:
         del seen, keep
 
         # sft: correct, decontaminated, windows (counted by the select tasks), then across problems
-        st = Steps()
-        st.add("correct", n["rollouts"], range(correct), {k: n[k] for k in ("wrong", "unjudged")})
-        kept = len(
-            st.add(
-                "decontaminate",
-                correct,
-                range(correct - n["contaminated"]),
-                {"contaminated": n["contaminated"]},
-            )
-        )
+        st, kept = counted_steps(n, decontaminate=True)
         window = {k: n[k] for k in ("too hard", "too easy")}
         kept = len(st.add("pass-rate window", kept, range(kept - sum(window.values())), window))
         window = {k: n[k] for k in ("too short", "too long")}
@@ -1012,6 +991,24 @@ class StreamStep:
             f"(think {summary['think']}, direct {summary['direct']}; {summary['sft_tokens']} "
             f"tokens); {len(bad)} contaminated problem(s) removed; report in {out / 'report.md'}"
         )
+
+
+def counted_steps(n: Counter[str], decontaminate: bool) -> tuple[Steps, int]:
+    """The first steps of a selection from the select tasks' counts: correct only, then (if on)
+    decontamination; the Steps record and how many rollouts are left."""
+    steps = Steps()
+    kept = n["correct"]
+    steps.add("correct", n["rollouts"], range(kept), {k: n[k] for k in ("wrong", "unjudged")})
+    if decontaminate:
+        kept = len(
+            steps.add(
+                "decontaminate",
+                kept,
+                range(kept - n["contaminated"]),
+                {"contaminated": n["contaminated"]},
+            )
+        )
+    return steps, kept
 
 
 def run_stream(cfg: CurateConfig, stage: Stage, src: Path, shards: list[Path]) -> dict[str, Any]:

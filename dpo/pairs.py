@@ -476,6 +476,14 @@ def open_stage(cfg: PairsConfig) -> tuple[Stage, Path, list[Path]]:
     return stage, src, shards
 
 
+def warn_no_pairs() -> None:
+    print(
+        "rd-pairs: warning: no pairs: no problem has both a correct and a wrong rollout left "
+        "(see report.md for where they went)",
+        file=sys.stderr,
+    )
+
+
 def run(cfg: PairsConfig) -> dict[str, Any]:
     """The stage; returns the summary (up_to_date=True when there was nothing to do)."""
     from rollout.store import read_store, write_jsonl_atomic, write_text_atomic
@@ -497,11 +505,7 @@ def run(cfg: PairsConfig) -> dict[str, Any]:
     pairs, steps, lengths = build(records, cfg, tokenizer, bad)
     check = truncation_check(lengths, cfg.max_length, "max_length")
     if not pairs:
-        print(
-            "rd-pairs: warning: no pairs: no problem has both a correct and a wrong rollout left "
-            "(see report.md for where they went)",
-            file=sys.stderr,
-        )
+        warn_no_pairs()
 
     out = stage.out
     write_jsonl_atomic(out / "pairs.jsonl", pairs)
@@ -743,11 +747,7 @@ class StreamStep:
         )
         check = truncation_check(lengths, cfg.max_length, "max_length")
         if not pairs_meta:
-            print(
-                "rd-pairs: warning: no pairs: no problem has both a correct and a wrong rollout "
-                "left (see report.md for where they went)",
-                file=sys.stderr,
-            )
+            warn_no_pairs()
         evals = EvalSets(None, parts[0]["loaded"], parts[0]["skipped"])  # type: ignore[arg-type]
         report = make_report(
             cfg,
