@@ -4,16 +4,22 @@ and the farm writer's memory over one large shard.
     .venv/bin/python bench/bench_curate_scale.py                       # ~12 min of CPU on 2 cores
     .venv/bin/python bench/bench_curate_scale.py --sizes 100000,300000,1000000 --farm-rollouts 1000000
     .venv/bin/python bench/bench_curate_scale.py --code /tmp/base --label baseline   # another checkout
-    .venv/bin/python bench/bench_curate_scale.py --overrides "stream.enabled=true stream.tasks=2"
+    .venv/bin/python bench/bench_curate_scale.py --stream on --memory-mb 128 --overrides "stream.tasks=2"
 
 For each size a store is generated the way rd-rollout writes one (rollout.store.ShardWriter, sharded
 by problem id with rollout.problems.shard_of), then `python -m distill.curate` and
 `python -m dpo.pairs` run on it as processes. Each is measured from outside: wall time, CPU time,
-rollouts/s and peak RSS of its whole process tree (RSS summed over the process and its descendants,
-sampled every 0.1 s, and the kernel's ru_maxrss from wait4, whichever is larger). Ratios are against
-the smallest size of the same run. The farm writer part writes one shard of --farm-rollouts through
-ShardWriter in a fresh process, then reopens it (a resume: repair, index, plan the next round) in
-another, measuring each one's peak RSS.
+rollouts/s and the peak of the summed PSS of its process tree, sampled every 0.1 s: each sample
+adds up the proportional set size (/proc/<pid>/smaps_rollup's "Pss:", RSS from /proc/<pid>/statm
+where that is unreadable) of the process and all its descendants, so pages that forked or
+forkserver workers (datatrove's) share with their parent are counted once, not once per process.
+It is stored as peak_rss_mb (the name kept for readers of older results) with
+"memory_measure": "pss"; the kernel's ru_maxrss from wait4, the largest single process's RSS, is
+stored apart as max_single_rss_mb. --stream on/off sets the stages' stream.enabled (auto: their
+default) and, unless off, --memory-mb their stream.memory_mb. Ratios are against the smallest size
+of the same run. The farm writer part writes one shard of --farm-rollouts through ShardWriter in a
+fresh process, then reopens it (a resume: repair, index, plan the next round) in another, measuring
+each one's peak the same way.
 
 The synthetic store (deterministic in --seed): 8 rollouts per problem (round 0, n=8), ~3 KB of
 chain-of-thought each (log-normal length, median ~2.8 KB, 0.3-16 KB), words drawn from MATH-500's
@@ -213,31 +219,49 @@ def generate(directory: Path, rollouts: int, num_shards: int, seed: int) -> dict
 # Measuring a process tree
 
 
-def tree_rss_kb(root: int) -> int:
-    """RSS of root and every descendant, in kB (from /proc)."""
+PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+def pss_kb(pid: int) -> int:
+    """PSS of one process in kB (/proc/<pid>/smaps_rollup's "Pss:" line); its RSS from
+    /proc/<pid>/statm where smaps_rollup is unreadable or has no Pss line; 0 once it is gone."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except (OSError, IndexError, ValueError):
+        pass
+    try:
+        with open(f"/proc/{pid}/statm") as f:
+            return int(f.read().split()[1]) * PAGE_KB
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def tree_pss_kb(root: int) -> int:
+    """PSS summed over root and every descendant, in kB (from /proc): shared pages counted once."""
     children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
     for d in os.listdir("/proc"):
         if not d.isdigit():
             continue
         try:
             with open(f"/proc/{d}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            ppid, pages = int(fields[1]), int(fields[21])
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
         except (OSError, IndexError, ValueError):
             continue
         children.setdefault(ppid, []).append(int(d))
-        rss[int(d)] = pages * os.sysconf("SC_PAGE_SIZE") // 1024
     total, todo = 0, [root]
     while todo:
         pid = todo.pop()
-        total += rss.get(pid, 0)
+        total += pss_kb(pid)
         todo.extend(children.get(pid, []))
     return total
 
 
 def measure(cmd: list[str], cwd: Path, env: dict, log: Path) -> dict:
-    """Run cmd; wall and CPU seconds, peak RSS of its process tree (MB), exit code."""
+    """Run cmd; wall and CPU seconds, the peak of its process tree's summed PSS sampled every
+    0.1 s (MB, as peak_rss_mb) and the largest single process's RSS (ru_maxrss, MB)."""
     t0 = time.perf_counter()
     with log.open("w") as out:
         proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -247,7 +271,7 @@ def measure(cmd: list[str], cwd: Path, env: dict, log: Path) -> dict:
                 pid, status, ru = os.wait4(proc.pid, os.WNOHANG)
                 if pid:
                     break
-                peak = max(peak, tree_rss_kb(proc.pid))
+                peak = max(peak, tree_pss_kb(proc.pid))
                 time.sleep(0.1)
         except BaseException:  # interrupted: leave no measured process behind
             proc.kill()
@@ -260,7 +284,9 @@ def measure(cmd: list[str], cwd: Path, env: dict, log: Path) -> dict:
     return {
         "wall_s": round(wall, 2),
         "cpu_s": round(ru.ru_utime + ru.ru_stime, 2),
-        "peak_rss_mb": round(max(peak, ru.ru_maxrss) / 1024, 1),
+        "peak_rss_mb": round(peak / 1024, 1),  # the peak of the tree's summed PSS
+        "memory_measure": "pss",
+        "max_single_rss_mb": round(ru.ru_maxrss / 1024, 1),
     }
 
 
@@ -396,6 +422,18 @@ def main() -> None:
     )
     ap.add_argument("--overrides", default="", help="more rd-curate/rd-pairs overrides, spaced")
     ap.add_argument(
+        "--stream",
+        choices=("off", "on", "auto"),
+        default="auto",
+        help="stream.enabled=false / true for rd-curate and rd-pairs; auto: their default",
+    )
+    ap.add_argument(
+        "--memory-mb",
+        type=float,
+        default=256,
+        help="stream.memory_mb for rd-curate and rd-pairs, unless --stream off",
+    )
+    ap.add_argument(
         "--analyse", metavar="LABEL", help="print --out's entry LABEL again, run nothing"
     )
     ap.add_argument("--farm-child", nargs=3, metavar=("MODE", "DIR", "N"), help=argparse.SUPPRESS)
@@ -430,6 +468,15 @@ def main() -> None:
         ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
     ).stdout.strip()
     print(f"code: {code} (HEAD {commit}); scratch: {work}; load average {os.getloadavg()[0]:.1f}")
+    print(
+        "memory: the peak of the summed PSS of the process tree (the stage and its descendants), "
+        "sampled every 0.1 s; max single RSS: the largest one process's ru_maxrss"
+    )
+    stream_overrides = {"off": ["stream.enabled=false"], "on": ["stream.enabled=true"], "auto": []}[
+        args.stream
+    ]
+    if args.stream != "off":
+        stream_overrides.append(f"stream.memory_mb={args.memory_mb:g}")
     commands = {
         "curate": [py, "-m", "distill.curate", "tokenizer=smollm2_135m", "plot=false"],
         "pairs": [py, "-m", "dpo.pairs", "tokenizer=smollm2_135m", "plot=false", "max_length=4096"],
@@ -443,6 +490,8 @@ def main() -> None:
         "command": " ".join([".venv/bin/python bench/bench_curate_scale.py", *sys.argv[1:]]),
         "load_average": round(os.getloadavg()[0], 2),
         "stages": stages,
+        "stream": args.stream,
+        "memory_mb": args.memory_mb if args.stream != "off" else None,
         "sizes": [],
     }
 
@@ -462,8 +511,10 @@ def main() -> None:
             run_dir = work / f"run-{stage}-{size}"
             shutil.rmtree(run_dir, ignore_errors=True)
             cmd = [*commands[stage], f"input_dir={store}", f"run_dir={run_dir}"]
-            cmd += args.overrides.split()
+            cmd += stream_overrides + args.overrides.split()
             m = measure(cmd, code, env, work / f"{stage}-{size}.log")
+            m["stream"] = args.stream
+            m["memory_mb"] = args.memory_mb if args.stream != "off" else None
             m["rollouts_per_s"] = round(info["rollouts"] / m["wall_s"], 1)
             summary = json.loads((run_dir / stage / "summary.json").read_text())
             m["outputs"] = {
@@ -474,7 +525,8 @@ def main() -> None:
             row[stage] = m
             print(
                 f"{stage:>7} {size:>9,} rollouts: {m['wall_s']:8.1f} s wall {m['cpu_s']:8.1f} s cpu "
-                f"{m['rollouts_per_s']:9.1f} rollouts/s  peak RSS {m['peak_rss_mb']:8.1f} MB",
+                f"{m['rollouts_per_s']:9.1f} rollouts/s  peak PSS {m['peak_rss_mb']:8.1f} MB "
+                f"(max single RSS {m['max_single_rss_mb']:.1f} MB)",
                 flush=True,
             )
             shutil.rmtree(run_dir, ignore_errors=True)
@@ -501,8 +553,8 @@ def main() -> None:
         farm["shard_mb"] = round(sum(f.stat().st_size for f in d.glob("shard-*")) / 2**20, 1)
         print(
             f"farm writer, {n:,}-rollout shard ({farm['shard_mb']:,} MB): write "
-            f"{farm['write']['wall_s']:.1f} s, peak RSS {farm['write']['peak_rss_mb']:.1f} MB; "
-            f"reopen (resume) {farm['resume']['wall_s']:.1f} s, peak RSS "
+            f"{farm['write']['wall_s']:.1f} s, peak PSS {farm['write']['peak_rss_mb']:.1f} MB; "
+            f"reopen (resume) {farm['resume']['wall_s']:.1f} s, peak PSS "
             f"{farm['resume']['peak_rss_mb']:.1f} MB",
             flush=True,
         )
