@@ -29,12 +29,14 @@ aside (run_dir/curate.<old fingerprint>/) and rebuilds everything.
 
 from __future__ import annotations
 
+import heapq
 import importlib
 import random
 import sys
 import time
 import zlib
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,7 +73,7 @@ from selection.steps import (
     pass_rates,
     rollout_order,
 )
-from selection.stream import StreamConfig, read_json, write_json, write_rows
+from selection.stream import StreamConfig, cleanup, read_json, streams, write_json, write_rows
 from selection.stream import config_errors as stream_errors
 
 OUTPUTS = ("pretrain.jsonl", "sft.jsonl", "report.json", "report.md", "summary.json")
@@ -214,19 +216,16 @@ def drop_near_duplicates(
     return kept, {"near duplicate": len(records) - len(kept)}, pairs
 
 
-def mix_sources(
-    records: list[dict], weights: dict[str, float], max_examples: int | None, seed: int
-) -> tuple[list[dict], dict[str, int], dict[str, Any]]:
-    """Sample per source in proportion to the weights, without replacement, up to max_examples.
+def mixture_quota(
+    have: dict[str, int], weights: dict[str, float], max_examples: int | None
+) -> tuple[dict[str, int], dict[str, float], dict[str, float], str | None]:
+    """How many to take from each source (have: source -> examples available), with the weights
+    used, the active (weight > 0) ones and what limited the total.
 
     The ratio is kept exactly: the total is the largest that every weighted source can fill (and at
     most max_examples), so a small source limits the whole mixture instead of silently skewing it.
     Empty weights mean the sources' own proportions.
     """
-    by_source: dict[str, list[dict]] = defaultdict(list)
-    for r in records:
-        by_source[r.get("source", "-")].append(r)
-    have = {s: len(rs) for s, rs in by_source.items()}
     w = dict(weights) if weights else {s: float(n) for s, n in have.items()}
     active = {s: x for s, x in w.items() if x > 0}
     missing = sorted(s for s in active if s not in have)
@@ -252,13 +251,29 @@ def mix_sources(
             break
         if quota[s] < have[s]:
             quota[s] += 1
+    return quota, w, active, limited_by
+
+
+def mixture_picks(source: str, have: int, quota: int, seed: int) -> set[int]:
+    """Which of a source's examples (positions in rollout order) the mixture takes."""
+    return set(random.Random(f"{seed}:{source}").sample(range(have), quota))
+
+
+def mix_sources(
+    records: list[dict], weights: dict[str, float], max_examples: int | None, seed: int
+) -> tuple[list[dict], dict[str, int], dict[str, Any]]:
+    """Sample per source in proportion to the weights (mixture_quota), without replacement."""
+    by_source: dict[str, list[dict]] = defaultdict(list)
+    for r in records:
+        by_source[r.get("source", "-")].append(r)
+    have = {s: len(rs) for s, rs in by_source.items()}
+    quota, w, active, limited_by = mixture_quota(have, weights, max_examples)
     kept, not_in_mix = [], 0
     for s, rs in sorted(by_source.items()):
-        q = quota.get(s, 0)
         if s not in active:
             not_in_mix += len(rs)
             continue
-        picked = set(random.Random(f"{seed}:{s}").sample(range(len(rs)), q))
+        picked = mixture_picks(s, len(rs), quota.get(s, 0), seed)
         kept += [r for i, r in enumerate(rs) if i in picked]
     kept.sort(key=rollout_order)
     dropped = {
@@ -340,6 +355,7 @@ class Selected:
     steps: Steps
     tokens: list[int]  # per row, for the report
     near_pairs: list[dict] = field(default_factory=list)  # (SFT) near duplicates dropped
+    near_count: int | None = None  # (SFT) how many; None: len(near_pairs)
     mixture: dict[str, Any] = field(default_factory=dict)  # (SFT) what the mixture took
     natural_direct: int = 0  # (SFT) completions without reasoning: direct answers as they are
 
@@ -444,17 +460,24 @@ def select_sft(s: SFTSelection, seed: int, inp: Inputs) -> Selected:
     return Selected(kept, st, [], near_pairs=near_pairs, mixture=mixture_info)
 
 
+def direct_picks(candidates: Iterable[tuple[str, float]], k: int, seed: int) -> set[str]:
+    """The k rollout ids of the easiest problems among (rollout id, pass rate) candidates in
+    rollout order, ties broken by a seeded draw per candidate (holds k of them, not all)."""
+    rng = random.Random(seed)
+    keyed = ((-rate, rng.random(), rid) for rid, rate in candidates)
+    return {rid for _, _, rid in heapq.nsmallest(max(0, k), keyed)}
+
+
 def choose_direct(
     kept: list[dict], natural: set[str], rates: dict, share: float, seed: int
 ) -> set[str]:
     """The rollout ids formatted as direct answers: the natural ones (no reasoning), then the rest
     of the share from the easiest problems, ties broken by seed (kept in rollout order)."""
     want = int(share * len(kept) + 0.5)
-    rng = random.Random(seed)
-    candidates = [r for r in kept if r["rollout_id"] not in natural]
-    tiebreak = {r["rollout_id"]: rng.random() for r in candidates}
-    candidates.sort(key=lambda r: (-rates[r["problem_id"]], tiebreak[r["rollout_id"]]))
-    return natural | {r["rollout_id"] for r in candidates[: max(0, want - len(natural))]}
+    candidates = (
+        (r["rollout_id"], rates[r["problem_id"]]) for r in kept if r["rollout_id"] not in natural
+    )
+    return natural | direct_picks(candidates, want - len(natural), seed)
 
 
 def sft_row(
@@ -540,7 +563,10 @@ def make_report(cfg: CurateConfig, inp: InputFacts, pt: Selected, sft: Selected)
             "direct_without_reasoning": sft.natural_direct,
             "sources": dict(sorted(Counter(r["source"] for r in rows).items())),
             "mixture": sft.mixture,
-            "near_duplicates": {"count": len(sft.near_pairs), "examples": sft.near_pairs[:100]},
+            "near_duplicates": {
+                "count": len(sft.near_pairs) if sft.near_count is None else sft.near_count,
+                "examples": sft.near_pairs[:100],
+            },
         },
         "decontamination": {
             "ngram": cfg.decontam.ngram,
@@ -624,7 +650,7 @@ def run(cfg: CurateConfig) -> dict[str, Any]:
     cfg_yaml = OmegaConf.to_yaml(OmegaConf.structured(cfg))
     if stage.begin(input_paths={"store": str(src)}) == "done":
         return {**stage.previous, "up_to_date": True}  # nothing changed (rollout/stage.py)
-    if cfg.stream.enabled:
+    if streams(cfg.stream, shards):
         return run_stream(cfg, stage, src, shards)
     t0 = time.perf_counter()
 
@@ -667,16 +693,43 @@ def summarize(report: dict[str, Any], inp: InputFacts, seconds: float) -> dict[s
 
 
 # ---------------------------------------------------------------------------------------------
-# The streaming path (stream.enabled=true): the same selection and byte for byte the same outputs,
-# with the store grouped by problem in bounded memory and sharded by problem id like the farm
-# (selection/stream.py), its steps run by datatrove's executors:
-#   select (stream.tasks tasks)  per problem: correct, decontamination, pass-rate and length windows;
-#                                writes compact keys (order, ids, hash, source, rate, signature)
-#   global (1 task)              across problems on the keys only: exact and near duplicates,
-#                                per-problem caps, the mixture and max_examples, the direct share
-#   write  (stream.tasks tasks)  re-reads each task's rollouts and renders the kept ones
-#   finish (1 task)              merges the rows in rollout order into pretrain.jsonl / sft.jsonl,
-#                                writes the report and marks the stage done
+# The streaming path (stream.enabled, or by default a store too big for stream.memory_mb): the same
+# selection and byte for byte the same outputs, with the store grouped by problem in bounded memory
+# and sharded by problem id like the farm (selection/stream.py), duplicates found in parts by hash
+# (selection/dedup.py), each step run by datatrove's executors:
+#   select (tasks)  per problem: correct, decontamination, pass-rate and length windows; compact
+#                   keys (order, ids, source, rate) by bucket, text hashes by hash part
+#   exact  (tasks)  exact duplicates, one hash part at a time, for pretrain and SFT
+#   bands  (tasks)  the SFT candidates' LSH band values, by part       } near duplicates, when
+#   edges  (tasks)  the pairs over the threshold, one band part a time } sft.near_dup_threshold
+#   global (1)      one pass in rollout order over the SFT keys: near-duplicate decisions, per-problem
+#                   cap, mixture and max_examples, direct share; holds what it drops and picks only
+#   write  (tasks)  re-reads each task's rollouts and renders the kept ones (pretrain's cap here)
+#   finish (1)      merges the rows in rollout order into pretrain.jsonl / sft.jsonl, the report
+
+
+class SftRows:
+    """The SFT rows as the report reads them ({mode, num_tokens, source}), a few bytes a row
+    instead of a dict, so that finishing a big set does not hold it."""
+
+    def __init__(self) -> None:
+        from array import array
+
+        self.modes, self.tokens, self.sources = array("b"), array("q"), array("i")
+        self.names: dict[Any, int] = {}
+
+    def add(self, row: dict) -> None:
+        self.modes.append(list(MODE_FLAGS).index(row["mode"]))
+        self.tokens.append(row["num_tokens"])
+        self.sources.append(self.names.setdefault(row["source"], len(self.names)))
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def __iter__(self):
+        names = list(self.names)
+        for m, n, s in zip(self.modes, self.tokens, self.sources, strict=True):
+            yield {"mode": list(MODE_FLAGS)[m], "num_tokens": n, "source": names[s]}
 
 
 class StreamStep:
@@ -700,24 +753,41 @@ class StreamStep:
     def _task_dir(self, step: str, rank: int) -> Path:
         return self.work / step / f"t{rank:05d}"
 
-    def _buckets(self) -> int:
-        return read_json(self.work / "plan.json")["buckets"]
+    def _plan(self) -> dict[str, Any]:
+        return read_json(self.work / "plan.json")
+
+    def _dest(self):
+        """problem_id -> (task, bucket): where a rollout's drops and picks are read."""
+        from rollout.problems import shard_of
+        from selection.stream import bucket_of
+
+        tasks, buckets = self.cfg.stream.tasks, self._plan()["buckets"]
+        return lambda pid: (shard_of(pid, tasks), bucket_of(pid, buckets))
 
     def _select(self, rank: int) -> None:
+        from selection.dedup import PartFiles, part_of
         from selection.stream import bucket_files, problem_groups, spill, stable_hash
 
-        cfg, s = self.cfg, self.cfg.sft
+        cfg, s, plan = self.cfg, self.cfg.sft, self._plan()
         spill_dir = self._task_dir("spill", rank)
-        spill(self.shards, rank, cfg.stream.tasks, self._buckets(), spill_dir)
+        spill(self.shards, rank, cfg.stream.tasks, plan["buckets"], spill_dir)
         tok = load_tokenizer(cfg.tokenizer)
         evals = load_eval_sets(cfg.decontam, "rd-curate")
         n: Counter[str] = Counter()
         bad: dict[str, dict] = {}
         correct_bad: dict[str, int] = {}
         upper = s.max_tokens if s.max_tokens is not None else float("inf")
+        near = s.near_dup_threshold is not None
         out = self._task_dir("select", rank)
+        hashes = PartFiles(lambda kp: out / f"{kp[0]}.p{kp[1]:05d}.jsonl")
+
+        def key_of(kind: str, r: dict) -> list:
+            h = stable_hash(dedup_key(r))
+            hashes.write((kind, part_of(h, plan["parts"])), [rollout_order(r), r["rollout_id"], h])
+            return list(rollout_order(r))
+
         for bucket in bucket_files(spill_dir):
-            pt_keys, pending = [], []
+            pending = []
             for pid, recs in problem_groups(bucket, rollout_order):
                 n["rollouts"] += len(recs)
                 n["problems"] += 1
@@ -732,10 +802,8 @@ class StreamStep:
                     bad[pid], correct_bad[pid] = entry, len(correct)
                     n["contaminated"] += len(correct)
                 if not (entry and cfg.pretrain.decontaminate):
-                    pt_keys += [
-                        [rollout_order(r), r["rollout_id"], stable_hash(dedup_key(r))]
-                        for r in correct
-                    ]
+                    for r in correct:
+                        key_of("pt", r)
                 if entry:
                     continue
                 if not s.min_pass_rate <= rate <= s.max_pass_rate:
@@ -751,16 +819,8 @@ class StreamStep:
                     n["too long"] += 1
                 else:
                     window.append((r, rate))
-            sigs: list = [None] * len(window)
-            if s.near_dup_threshold is not None and window:
-                sigs = [
-                    [int(x) for x in m.hashvalues]
-                    for m in near_dup_signatures(
-                        [r for r, _ in window], s.near_dup_ngram, s.near_dup_num_perm
-                    )
-                ]
-            sft_keys = []
-            for (r, rate), sig in zip(window, sigs, strict=True):
+            keys, sigs = [], []
+            for r, rate in window:
                 key = {
                     "problem_id": r["problem_id"],
                     "round": r.get("round", 0),
@@ -770,10 +830,18 @@ class StreamStep:
                 if "source" in r:
                     key["source"] = r["source"]
                 natural = not split_completion(r["completion"])[0]
-                h = stable_hash(dedup_key(r))
-                sft_keys.append([rollout_order(r), key, rate, h, natural, sig])
-            write_rows(out / f"{bucket.stem}.pt.jsonl", pt_keys)
-            write_rows(out / f"{bucket.stem}.sft.jsonl", sft_keys)
+                keys.append([key_of("sft", r), key, rate, natural])
+            if near and window:
+                made = near_dup_signatures(
+                    [r for r, _ in window], s.near_dup_ngram, s.near_dup_num_perm
+                )
+                sigs = [
+                    [k[0], k[1]["rollout_id"], [int(x) for x in m.hashvalues]]
+                    for k, m in zip(keys, made, strict=True)
+                ]
+            write_rows(out / f"{bucket.stem}.sft.jsonl", keys)
+            write_rows(out / f"{bucket.stem}.sig.jsonl", sigs)
+        hashes.close()
         write_json(
             out.with_suffix(".json"),
             {
@@ -785,125 +853,196 @@ class StreamStep:
             },
         )
 
+    def _exact(self, rank: int) -> None:
+        from selection.dedup import PartFiles, drop_exact
+
+        work, dest = self.work, self._dest()
+        for p in range(rank, self._plan()["parts"], self.cfg.stream.tasks):
+            counts = {}
+            for kind in ("pt", "sft"):
+                name = lambda tb, kind=kind, p=p: (  # noqa: E731
+                    work / "exact" / kind / f"t{tb[0]:05d}.b{tb[1]:05d}.p{p:05d}.jsonl"
+                )
+                out = PartFiles(name)
+                counts[kind] = drop_exact(
+                    sorted(work.glob(f"select/t*/{kind}.p{p:05d}.jsonl")), dest, out
+                )
+                out.close()
+            write_json(work / "exact" / f"p{p:05d}.json", counts)
+
+    def _bands(self, rank: int) -> None:
+        from selection.dedup import PartFiles, band_keys, lsh_ranges, part_of, read_drops
+        from selection.stream import read_lines, stable_hash
+
+        s, plan = self.cfg.sft, self._plan()
+        if s.near_dup_threshold is None:
+            return
+        ranges = lsh_ranges(s.near_dup_threshold, s.near_dup_num_perm)
+        out = PartFiles(lambda q: self._task_dir("bands", rank) / f"p{q:05d}.jsonl")
+        for sigs in sorted(self._task_dir("select", rank).glob("b*.sig.jsonl")):
+            bucket = sigs.name.split(".")[0]
+            drops = read_drops(self.work.glob(f"exact/sft/t{rank:05d}.{bucket}.p*.jsonl"))
+            for order, rid, sig in read_lines(sigs):
+                if rid not in drops:
+                    for key in band_keys(sig, ranges):
+                        out.write(part_of(stable_hash(key), plan["parts"]), [key, order, rid, sig])
+        out.close()
+
+    def _edges(self, rank: int) -> None:
+        from selection.dedup import edges
+
+        s = self.cfg.sft
+        if s.near_dup_threshold is None:
+            return
+        for q in range(rank, self._plan()["parts"], self.cfg.stream.tasks):
+            found = edges(sorted(self.work.glob(f"bands/t*/p{q:05d}.jsonl")), s.near_dup_threshold)
+            write_rows(self.work / "edges" / f"p{q:05d}.jsonl", found)
+
     def _global(self, rank: int) -> None:
-        import numpy as np
-        from datasketch import LeanMinHash
+        from selection.dedup import PartFiles, greedy, read_drops
+        from selection.stream import merge_sorted, read_lines
 
-        from rollout.problems import shard_of
-        from selection.stream import merge_sorted
-
-        cfg, s, tasks = self.cfg, self.cfg.sft, self.cfg.stream.tasks
-        sel = self.work / "select"
+        cfg, s, work = self.cfg, self.cfg.sft, self.work
         n: Counter[str] = Counter()
-        for t in range(tasks):
-            n.update(read_json(sel / f"t{t:05d}.json")["counts"])
+        for part in sorted(work.glob("select/t*.json")):
+            n.update(read_json(part)["counts"])
+        exact = Counter()
+        for part in sorted(work.glob("exact/p*.json")):
+            exact.update(read_json(part))
 
-        # pretrain: correct, decontaminated, exact duplicates, per-problem cap
-        pt, kept = counted_steps(n, cfg.pretrain.decontaminate)
-        seen: set[str] = set()
-        cap, current, have, exact, capped = cfg.pretrain.per_problem_cap, None, 0, 0, 0
-        keep: list[list[str]] = [[] for _ in range(tasks)]
-        for order, rid, h in merge_sorted(sorted(sel.glob("t*/b*.pt.jsonl"))):
-            if h in seen:
-                exact += 1
-                continue
-            seen.add(h)
-            if order[0] != current:
-                current, have = order[0], 0
-            if cap is not None and have >= cap:
-                capped += 1
-                continue
-            have += 1
-            keep[shard_of(order[0], tasks)].append(rid)
-        kept = len(pt.add("exact dedup", kept, range(kept - exact), {"exact duplicate": exact}))
-        total = sum(len(k) for k in keep)
-        if cap is not None:
-            pt.add("per-problem cap", kept, range(total), {"over per-problem cap": capped})
-        else:
-            pt.add("per-problem cap", kept, range(kept), {})
-        for t in range(tasks):
-            write_rows(self.work / "global" / f"pt.t{t:05d}.jsonl", keep[t])
-        del seen, keep
-
-        # sft: correct, decontaminated, windows (counted by the select tasks), then across problems
+        # correct, decontaminated, windows (counted by the select tasks), exact duplicates
         st, kept = counted_steps(n, decontaminate=True)
         window = {k: n[k] for k in ("too hard", "too easy")}
         kept = len(st.add("pass-rate window", kept, range(kept - sum(window.values())), window))
         window = {k: n[k] for k in ("too short", "too long")}
         kept = len(st.add("length window", kept, range(kept - sum(window.values())), window))
-        # The signatures as near_dup_signatures makes them (datasketch's scheme and dtype).
-        probe = near_dup_signatures([{"prompt": "", "completion": ""}], 1, s.near_dup_num_perm)[0]
-        scheme, dtype = probe.scheme, probe.hashvalues.dtype
-        seen = set()
-        rows, rates, natural_of, sigs = [], {}, {}, []
-        exact = 0
-        for _order, key, rate, h, natural, sig in merge_sorted(sorted(sel.glob("t*/b*.sft.jsonl"))):
-            if h in seen:
-                exact += 1
-                continue
-            seen.add(h)
-            rows.append(key)
-            rates[key["problem_id"]] = rate
-            natural_of[key["rollout_id"]] = natural
-            if sig is not None:
-                sigs.append(
-                    LeanMinHash(seed=1, hashvalues=np.array(sig, dtype=dtype), scheme=scheme)
-                )
-        del seen
-        records = st.add("exact dedup", kept, rows, {"exact duplicate": exact})
-        near_pairs: list[dict] = []
-        if s.near_dup_threshold is not None and records:
-            ids = [r["rollout_id"] for r in records]
-            pos, near_pairs = greedy_near(ids, sigs, s.near_dup_threshold, s.near_dup_num_perm)
-            deduped = [records[i] for i in pos]
-            records = st.add(
-                "near dedup", len(records), deduped, {"near duplicate": len(records) - len(deduped)}
+        kept = len(
+            st.add(
+                "exact dedup", kept, range(kept - exact["sft"]), {"exact duplicate": exact["sft"]}
             )
-        del sigs
-        records = st.add(
-            "per-problem cap", len(records), *cap_per_problem(records, s.per_problem_cap)
         )
+        drops = read_drops(work.glob("exact/sft/*.jsonl"))
+        near_count, near_examples = 0, []
+        if s.near_dup_threshold is not None and kept:
+            for pair in greedy(sorted(work.glob("edges/p*.jsonl")), s.near_dup_threshold):
+                drops.add(pair["rollout_id"])
+                near_count += 1
+                if len(near_examples) < 100:
+                    near_examples.append(pair)
+            near = {"near duplicate": near_count}
+            kept = len(st.add("near dedup", kept, range(kept - near_count), near))
+
+        # per-problem cap, in rollout order over the keys
+        cap, sources, over = s.per_problem_cap, Counter(), [0]
+
+        def capped():
+            current, have = None, 0
+            for order, key, rate, natural in merge_sorted(
+                sorted(work.glob("select/t*/b*.sft.jsonl"))
+            ):
+                if key["rollout_id"] in drops:
+                    continue
+                if order[0] != current:
+                    current, have = order[0], 0
+                if cap is not None and have >= cap:
+                    over[0] += 1
+                    continue
+                have += 1
+                sources[key.get("source", "-")] += 1
+                yield [order, key, rate, natural]
+
+        final = work / "global" / "sft.capped.jsonl"
+        write_rows(final, capped())
+        drops.clear()
+        dropped = {"over per-problem cap": over[0]} if cap is not None else {}
+        kept = len(st.add("per-problem cap", kept, range(kept - over[0]), dropped))
+
         mixture_info: dict[str, Any] = {}
-        if records and (s.mixture or s.max_examples is not None):
-            mixed, dropped, mixture_info = mix_sources(records, s.mixture, s.max_examples, cfg.seed)
-            records = st.add("mixture", len(records), mixed, dropped)
-        natural = {r["rollout_id"] for r in records if natural_of[r["rollout_id"]]}
-        direct = choose_direct(records, natural, rates, s.direct_share, cfg.seed)
-        keep_sft: list[list] = [[] for _ in range(tasks)]
-        for r in records:
-            keep_sft[shard_of(r["problem_id"], tasks)].append(
-                [r["rollout_id"], r["rollout_id"] in direct]
+        if kept and (s.mixture or s.max_examples is not None):
+            quota, w, active, limited_by = mixture_quota(dict(sources), s.mixture, s.max_examples)
+            picks = {
+                src: mixture_picks(src, have, quota.get(src, 0), cfg.seed)
+                for src, have in sources.items()
+                if src in active
+            }
+            index, taken = Counter(), Counter()
+
+            def mixed():
+                for row in read_lines(work / "global" / "sft.capped.jsonl"):
+                    src = row[1].get("source", "-")
+                    i, index[src] = index[src], index[src] + 1
+                    if src in picks and i in picks[src]:
+                        taken[src] += 1
+                        yield row
+
+            final = work / "global" / "sft.mixed.jsonl"
+            write_rows(final, mixed())
+            not_in_mix = sum(have for src, have in sources.items() if src not in active)
+            mix = sum(taken.values())
+            dropped = {
+                "source not in mixture": not_in_mix,
+                "over mixture quota": kept - mix - not_in_mix,
+            }
+            kept = len(st.add("mixture", kept, range(mix), dropped))
+            mixture_info = {
+                "weights": w if s.mixture else {},
+                "available": dict(sources),
+                "taken": dict(taken),
+                "limited_by": limited_by,
+            }
+
+        # the direct share: the natural ones, then the easiest problems' (choose_direct)
+        natural = sum(row[3] for row in read_lines(final))
+        want = int(s.direct_share * kept + 0.5)
+        candidates = ((row[1]["rollout_id"], row[2]) for row in read_lines(final) if not row[3])
+        picked = direct_picks(candidates, want - natural, cfg.seed)
+        dest = self._dest()
+        keep = PartFiles(lambda tb: work / "global" / "sft" / f"t{tb[0]:05d}.b{tb[1]:05d}.jsonl")
+        for _order, key, _rate, is_natural in read_lines(final):
+            keep.write(
+                dest(key["problem_id"]),
+                [key["rollout_id"], is_natural or key["rollout_id"] in picked],
             )
-        for t in range(tasks):
-            write_rows(self.work / "global" / f"sft.t{t:05d}.jsonl", keep_sft[t])
+        keep.close()
         write_json(
-            self.work / "global" / "selection.json",
+            work / "global" / "selection.json",
             {
-                "pretrain_steps": pt.rows,
+                "pretrain_exact": exact["pt"],
                 "sft_steps": st.rows,
-                "near_pairs": near_pairs,
+                "near_count": near_count,
+                "near_examples": near_examples,
                 "mixture": mixture_info,
-                "natural_direct": len(natural),
+                "natural_direct": natural,
             },
         )
 
     def _write(self, rank: int) -> None:
+        from selection.dedup import read_drops
         from selection.stream import bucket_files, problem_groups, read_lines
 
-        cfg = self.cfg
-        keep_pt = set(read_lines(self.work / "global" / f"pt.t{rank:05d}.jsonl"))
-        keep_sft = dict(read_lines(self.work / "global" / f"sft.t{rank:05d}.jsonl"))
+        cfg, work = self.cfg, self.work
+        bad = read_json(self._task_dir("select", rank).with_suffix(".json"))["bad"]
+        cap = cfg.pretrain.per_problem_cap
         tok = load_tokenizer(cfg.tokenizer)
         prompt_cfg = PromptConfig(example=False, system=cfg.system)
         out = self._task_dir("write", rank)
+        capped = 0
         for bucket in bucket_files(self._task_dir("spill", rank)):
+            drops = read_drops(work.glob(f"exact/pt/t{rank:05d}.{bucket.stem}.p*.jsonl"))
+            picks = work / "global" / "sft" / f"t{rank:05d}.{bucket.stem}.jsonl"
+            keep_sft = dict(read_lines(picks)) if picks.exists() else {}
             pt_rows, sft_rows = [], []
-            for _pid, recs in problem_groups(bucket, rollout_order):
-                rates = None
+            for pid, recs in problem_groups(bucket, rollout_order):
+                pretrain = not (pid in bad and cfg.pretrain.decontaminate)
+                rates, have = None, 0
                 for r in recs:
                     rid = r["rollout_id"]
-                    if rid in keep_pt:
-                        pt_rows.append([rollout_order(r), pretrain_row(tok, r, prompt_cfg)])
+                    if pretrain and r.get("correct") is True and rid not in drops:
+                        if cap is not None and have >= cap:
+                            capped += 1
+                        else:
+                            have += 1
+                            pt_rows.append([rollout_order(r), pretrain_row(tok, r, prompt_cfg)])
                     if rid in keep_sft:
                         rates = rates or pass_rates(recs)
                         parts = split_completion(r["completion"])
@@ -921,15 +1060,16 @@ class StreamStep:
                 row[2]["num_tokens"] = row[1]
             write_rows(out / f"{bucket.stem}.pt.jsonl", pt_rows)
             write_rows(out / f"{bucket.stem}.sft.jsonl", sft_rows)
+        write_json(out.with_suffix(".json"), {"pretrain_capped": capped})
 
     def _finish(self, rank: int) -> None:
-        import shutil
+        from array import array
 
         from rollout.store import write_jsonl_atomic, write_text_atomic
         from selection.stream import merge_sorted
 
-        cfg, tasks, work = self.cfg, self.cfg.stream.tasks, self.work
-        parts = [read_json(work / "select" / f"t{t:05d}.json") for t in range(tasks)]
+        cfg, work = self.cfg, self.work
+        parts = [read_json(p) for p in sorted(work.glob("select/t*.json"))]
         n: Counter[str] = Counter()
         bad: dict[str, dict] = {}
         correct_bad: dict[str, int] = {}
@@ -938,8 +1078,17 @@ class StreamStep:
             bad.update(part["bad"])
             correct_bad.update(part["correct_bad"])
         sel = read_json(work / "global" / "selection.json")
-        pt_tokens: list[int] = []
-        light: list[dict] = []
+        pt_steps, kept = counted_steps(n, cfg.pretrain.decontaminate)
+        exact = sel["pretrain_exact"]
+        kept = len(
+            pt_steps.add("exact dedup", kept, range(kept - exact), {"exact duplicate": exact})
+        )
+        capped = sum(read_json(p)["pretrain_capped"] for p in sorted(work.glob("write/t*.json")))
+        dropped = (
+            {"over per-problem cap": capped} if cfg.pretrain.per_problem_cap is not None else {}
+        )
+        pt_steps.add("per-problem cap", kept, range(kept - capped), dropped)
+        pt_tokens, light = array("q"), SftRows()
 
         def rows(kind: str, seen):
             for _order, count, row in merge_sorted(sorted(work.glob(f"write/t*/b*.{kind}.jsonl"))):
@@ -948,15 +1097,7 @@ class StreamStep:
 
         out = Path(cfg.run_dir) / "curate"
         write_jsonl_atomic(out / "pretrain.jsonl", rows("pt", lambda c, _r: pt_tokens.append(c)))
-        write_jsonl_atomic(
-            out / "sft.jsonl",
-            rows(
-                "sft",
-                lambda c, r: light.append(
-                    {"mode": r["mode"], "num_tokens": c, "source": r["source"]}
-                ),
-            ),
-        )
+        write_jsonl_atomic(out / "sft.jsonl", rows("sft", lambda _c, r: light.add(r)))
         facts = InputFacts(
             src=self.src,
             shards=self.shards,
@@ -966,14 +1107,15 @@ class StreamStep:
             evals=EvalSets(None, parts[0]["loaded"], parts[0]["skipped"]),  # type: ignore[arg-type]
             bad=dict(sorted(bad.items())),
         )
-        pt_steps, sft_steps = Steps(), Steps()
-        pt_steps.rows, sft_steps.rows = sel["pretrain_steps"], sel["sft_steps"]
+        sft_steps = Steps()
+        sft_steps.rows = sel["sft_steps"]
         pretrain = Selected(range(len(pt_tokens)), pt_steps, pt_tokens)  # type: ignore[arg-type]
         sft = Selected(
-            light,
+            light,  # type: ignore[arg-type]
             sft_steps,
             [],
-            near_pairs=sel["near_pairs"],
+            near_pairs=sel["near_examples"],
+            near_count=sel["near_count"],
             mixture=sel["mixture"],
             natural_direct=sel["natural_direct"],
         )
@@ -983,8 +1125,7 @@ class StreamStep:
         summary = summarize(report, facts, time.time() - started)
         write_text_atomic(out / "config.yaml", OmegaConf.to_yaml(OmegaConf.structured(cfg)))
         summary = open_stage(cfg)[0].finish(summary)
-        for part in ("spill", "write", "pair"):  # the outputs are in place: the bulky parts go
-            shutil.rmtree(work / part, ignore_errors=True)
+        cleanup(work)
         print(
             f"rd-curate: {facts.rollouts} rollouts -> pretrain.jsonl {len(pt_tokens)} "
             f"({summary['pretrain_tokens']} tokens), sft.jsonl {len(light)} "
@@ -1014,23 +1155,21 @@ def counted_steps(n: Counter[str], decontaminate: bool) -> tuple[Steps, int]:
 def run_stream(cfg: CurateConfig, stage: Stage, src: Path, shards: list[Path]) -> dict[str, Any]:
     """The streaming path's steps under datatrove (selection/stream.py); a rerun after a kill
     skips the tasks datatrove marked complete."""
-    from selection.stream import bucket_count, fresh_work, run_steps
+    from selection.stream import plan_work, run_steps
 
-    s = cfg.stream
-    buckets = bucket_count(sum(p.stat().st_size for p in shards), s.tasks, s.memory_mb)
-    work = fresh_work(stage.out / "stream" / f"tasks-{s.tasks}-buckets-{buckets}")
-    if not (work / "plan.json").exists():
-        write_json(work / "plan.json", {"buckets": buckets, "started": time.time()})
+    work = plan_work(stage.out, shards, cfg.stream)
     # The class as imported (not __main__'s under `python -m distill.curate`), so tasks unpickle it.
     step_class = importlib.import_module("distill.curate").StreamStep
     step = lambda name, tasks: (name, step_class(name, cfg, work, src, shards), tasks)  # noqa: E731
+    t = cfg.stream.tasks
+    names = ("select", "exact", "bands", "edges", "global", "write", "finish")
     run_steps(
-        [step("select", s.tasks), step("global", 1), step("write", s.tasks), step("finish", 1)],
+        [step(x, 1 if x in ("global", "finish") else t) for x in names],
         work,
-        s,
+        cfg.stream,
         "rd-curate",
     )
-    if s.executor != "local":
+    if cfg.stream.executor != "local":
         print(f"rd-curate: submitted; logs under {work / 'logs'}; summary in {stage.summary_path}")
         return {"submitted": True, "work": str(work)}
     return {**read_json(stage.summary_path), "up_to_date": False}

@@ -34,7 +34,9 @@ import sys
 import time
 import zlib
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +56,7 @@ from selection.decontam import (
 from selection.inputs import load_tokenizer, store_fingerprint, store_shards, token_stats
 from selection.report import LengthPlot, heading, steps_table, write_report
 from selection.steps import Steps, dedup_key, drop_exact_duplicates, pass_rates, rollout_order
-from selection.stream import StreamConfig, read_json, write_json, write_rows
+from selection.stream import StreamConfig, read_json, streams, write_json, write_rows
 from selection.stream import config_errors as stream_errors
 
 STRATEGIES = ("random", "length_matched", "hardest_first")
@@ -142,22 +144,29 @@ def rendered_lengths(
     return count(str(text)), count(target)
 
 
-def truncation_check(lengths: list[tuple[str, int]], max_length: int, where: str) -> dict[str, Any]:
-    """(pair id, prompt+chosen tokens) for every pair; an error if any chosen would be cut."""
-    over = [(pid, n) for pid, n in lengths if n > max_length]
+def truncation_check(
+    lengths: Iterable[tuple[str, int]], max_length: int, where: str
+) -> dict[str, Any]:
+    """(pair id, prompt+chosen tokens) for every pair, read once; an error if any chosen would be
+    cut."""
+    count, longest, over = 0, 0, []
+    for pair_id, n in lengths:
+        count, longest = count + 1, max(longest, n)
+        if n > max_length:
+            over.append((pair_id, n))
     if over:
         worst = max(over, key=lambda x: x[1])
         raise ValueError(
-            f"{len(over)} of {len(lengths)} chosen completions would lose their end (and final "
+            f"{len(over)} of {count} chosen completions would lose their end (and final "
             f"answer) at {where}={max_length}: the longest prompt+chosen is {worst[1]} tokens "
             f"(pair {worst[0]}). Raise {where} to at least {worst[1]}, or rebuild the pairs with "
             f"rd-pairs max_length={max_length} so that such rollouts are not used as chosen."
         )
     return {
         "max_length": max_length,
-        "pairs": len(lengths),
+        "pairs": count,
         "chosen_cut": 0,
-        "longest_prompt_plus_chosen": max((n for _, n in lengths), default=0),
+        "longest_prompt_plus_chosen": longest,
     }
 
 
@@ -494,7 +503,7 @@ def run(cfg: PairsConfig) -> dict[str, Any]:
     fingerprint = store_fingerprint(shards)  # the shard sizes as they were when the stage began
     if stage.begin(input_paths={"store": str(src)}) == "done":
         return {**stage.previous, "up_to_date": True}  # nothing changed (rollout/stage.py)
-    if cfg.stream.enabled:
+    if streams(cfg.stream, shards):
         return run_stream(cfg, stage, src, shards, fingerprint)
     t0 = time.perf_counter()
 
@@ -530,8 +539,9 @@ def run(cfg: PairsConfig) -> dict[str, Any]:
 # The streaming path (stream.enabled=true): the same pairs.jsonl and report byte for byte, with the
 # store grouped by problem in bounded memory and sharded by problem id (selection/stream.py):
 #   select (stream.tasks tasks)  per problem: judged, decontamination, pass-rate window, truncation;
-#                                compact keys (order, id, text hash) of what is left
-#   dedup  (1 task)              exact duplicates across problems, on the keys
+#                                compact keys (order, id, text hash) of what is left, by hash part
+#   exact  (stream.tasks tasks)  exact duplicates across problems, one hash part at a time
+#                                (selection/dedup.py)
 #   pair   (stream.tasks tasks)  per problem: render and measure, pair; each problem's pairs keyed
 #                                by its place in problem_order (from the problem alone)
 #   finish (1 task)              merges the pairs in problem order up to max_pairs, the report
@@ -548,6 +558,52 @@ def _window_reason(rate: float | None, cfg: PairsConfig) -> str | None:
     if rate > cfg.max_pass_rate:
         return "too easy"
     return None
+
+
+class PairRows:
+    """The pairs as the report reads them ({problem_id, meta}), a few bytes a pair instead of its
+    text, so that finishing a big set does not hold it. Pairs arrive grouped by problem, so a
+    problem is told apart by its place (its number, not its id: the report only counts them)."""
+
+    def __init__(self) -> None:
+        from array import array
+
+        self.problem, self.chosen, self.rejected = array("q"), array("q"), array("q")
+        self.labels, self.flags = array("i"), array("b")
+        self.names: dict[Any, int] = {}
+        self._last: str | None = None
+
+    def add(self, pair: dict) -> None:
+        if pair["problem_id"] != self._last:
+            self._last = pair["problem_id"]
+            self.problem.append(len(self.problem) and self.problem[-1] + 1)
+        else:
+            self.problem.append(self.problem[-1])
+        m = pair["meta"]
+        self.chosen.append(m["chosen_tokens"])
+        self.rejected.append(m["rejected_tokens"])
+        label = (m["source"], m["difficulty"])
+        self.labels.append(self.names.setdefault(label, len(self.names)))
+        self.flags.append(m["rejected_truncated"] + 2 * m["rejected_cut"])
+
+    def __len__(self) -> int:
+        return len(self.chosen)
+
+    def __iter__(self):
+        names = list(self.names)
+        for k, c, r, label, flag in zip(
+            self.problem, self.chosen, self.rejected, self.labels, self.flags, strict=True
+        ):
+            source, difficulty = names[label]
+            meta = {
+                "source": source,
+                "difficulty": difficulty,
+                "chosen_tokens": c,
+                "rejected_tokens": r,
+                "rejected_truncated": bool(flag & 1),
+                "rejected_cut": bool(flag & 2),
+            }
+            yield {"problem_id": k, "meta": meta}
 
 
 class StreamStep:
@@ -587,19 +643,20 @@ class StreamStep:
         return judged
 
     def _select(self, rank: int) -> None:
+        from selection.dedup import PartFiles, part_of
         from selection.stream import bucket_files, problem_groups, spill, stable_hash
 
         cfg = self.cfg
-        buckets = read_json(self.work / "plan.json")["buckets"]
+        plan = read_json(self.work / "plan.json")
         spill_dir = self._dir("spill", rank)
-        spill(self.shards, rank, cfg.stream.tasks, buckets, spill_dir)
+        spill(self.shards, rank, cfg.stream.tasks, plan["buckets"], spill_dir)
         evals = load_eval_sets(cfg.decontam, "rd-pairs")
         n: Counter[str] = Counter()
         first: dict[str, list] = {}
         bad: dict[str, dict] = {}
         out = self._dir("select", rank)
+        keys = PartFiles(lambda p: out / f"p{p:05d}.jsonl")
         for bucket in bucket_files(spill_dir):
-            keys = []
             for pid, stored in problem_groups(bucket, None):
                 recs = sorted(stored, key=rollout_order)
                 n["rollouts"] += len(recs)
@@ -613,11 +670,10 @@ class StreamStep:
                     bad[pid] = entry
                     n["contaminated"] += len(judged)
                     continue
-                kept = self._eligible(recs, pass_rates(recs)[pid], cfg, n, first)
-                keys += [
-                    [rollout_order(r), r["rollout_id"], stable_hash(dedup_key(r))] for r in kept
-                ]
-            write_rows(out / f"{bucket.stem}.jsonl", keys)
+                for r in self._eligible(recs, pass_rates(recs)[pid], cfg, n, first):
+                    h = stable_hash(dedup_key(r))
+                    keys.write(part_of(h, plan["parts"]), [rollout_order(r), r["rollout_id"], h])
+        keys.close()
         write_json(
             out.with_suffix(".json"),
             {
@@ -629,32 +685,33 @@ class StreamStep:
             },
         )
 
-    def _dedup(self, rank: int) -> None:
+    def _exact(self, rank: int) -> None:
         from rollout.problems import shard_of
-        from selection.stream import merge_sorted
+        from selection.dedup import PartFiles, drop_exact
+        from selection.stream import bucket_of
 
-        tasks = self.cfg.stream.tasks
-        seen: set[str] = set()
-        drop: list[list[str]] = [[] for _ in range(tasks)]
-        for order, rid, h in merge_sorted(sorted((self.work / "select").glob("t*/b*.jsonl"))):
-            if h in seen:
-                drop[shard_of(order[0], tasks)].append(rid)
-            else:
-                seen.add(h)
-        for t in range(tasks):
-            write_rows(self.work / "dedup" / f"drop.t{t:05d}.jsonl", drop[t])
+        tasks, work = self.cfg.stream.tasks, self.work
+        plan = read_json(work / "plan.json")
+        dest = lambda pid: (shard_of(pid, tasks), bucket_of(pid, plan["buckets"]))  # noqa: E731
+        for p in range(rank, plan["parts"], tasks):
+            out = PartFiles(
+                lambda tb, p=p: work / "exact" / f"t{tb[0]:05d}.b{tb[1]:05d}.p{p:05d}.jsonl"
+            )
+            drop_exact(sorted(work.glob(f"select/t*/p{p:05d}.jsonl")), dest, out)
+            out.close()
 
     def _pair(self, rank: int) -> None:
-        from selection.stream import bucket_files, problem_groups, read_lines
+        from selection.dedup import read_drops
+        from selection.stream import bucket_files, problem_groups
 
         cfg = self.cfg
-        drop = set(read_lines(self.work / "dedup" / f"drop.t{rank:05d}.jsonl"))
         bad = read_json(self.work / "select" / f"t{rank:05d}.json")["bad"]
         tokenizer = load_tokenizer(cfg.tokenizer)
         n: Counter[str] = Counter()
         out = self._dir("pair", rank)
         for bucket in bucket_files(self._dir("spill", rank)):
             rows = []
+            drop = read_drops(self.work.glob(f"exact/t{rank:05d}.{bucket.stem}.p*.jsonl"))
             for pid, recs in problem_groups(bucket, rollout_order):
                 if pid in bad:
                     continue
@@ -683,10 +740,10 @@ class StreamStep:
         write_json(out.with_suffix(".json"), {"counts": n})
 
     def _finish(self, rank: int) -> None:
-        import shutil
+        from array import array
 
         from rollout.store import write_jsonl_atomic, write_text_atomic
-        from selection.stream import merge_sorted
+        from selection.stream import cleanup, merge_sorted
 
         cfg, tasks, work = self.cfg, self.cfg.stream.tasks, self.work
         plan = read_json(work / "plan.json")
@@ -723,15 +780,17 @@ class StreamStep:
             range(n["rendered"]),
             {f"chosen longer than max_length={cfg.max_length}": deduped - n["rendered"]},
         )
-        pairs_meta: list[dict] = []
-        lengths: list[tuple[str, int]] = []
+        pairs_meta = PairRows()
+        seqs, over = array("q"), []  # prompt+chosen lengths; the pairs over max_length by id
 
         def pairs():
             for _key, pair_id, seq, pair in merge_sorted(sorted(work.glob("pair/t*/b*.jsonl"))):
-                if cfg.max_pairs is not None and len(lengths) >= cfg.max_pairs:
+                if cfg.max_pairs is not None and len(seqs) >= cfg.max_pairs:
                     return
-                lengths.append((pair_id, seq))
-                pairs_meta.append({"problem_id": pair["problem_id"], "meta": pair["meta"]})
+                seqs.append(seq)
+                if seq > cfg.max_length:
+                    over.append((pair_id, seq))
+                pairs_meta.add(pair)
                 yield pair
 
         out = Path(cfg.run_dir) / "pairs"
@@ -745,6 +804,7 @@ class StreamStep:
                 "dropped": {"problem has only one outcome left": unpairable} if unpairable else {},
             }
         )
+        lengths = chain(over, (("", n) for n in seqs if n <= cfg.max_length))
         check = truncation_check(lengths, cfg.max_length, "max_length")
         if not pairs_meta:
             warn_no_pairs()
@@ -754,7 +814,7 @@ class StreamStep:
             (n["rollouts"], n["problems"]),
             plan["fingerprint"],
             Path(plan["src"]),
-            (pairs_meta, st, check),
+            (pairs_meta, st, check),  # type: ignore[arg-type]
             evals,
             bad,
         )
@@ -769,32 +829,22 @@ class StreamStep:
         }
         write_text_atomic(out / "config.yaml", OmegaConf.to_yaml(OmegaConf.structured(cfg)))
         open_stage(cfg)[0].finish(summary)
-        for part in ("spill", "write", "pair"):  # the outputs are in place: the bulky parts go
-            shutil.rmtree(work / part, ignore_errors=True)
+        cleanup(work)
         print(markdown)
 
 
 def run_stream(cfg: PairsConfig, stage: Stage, src: Path, shards: list[Path], fingerprint):
     """The streaming path's steps under datatrove (selection/stream.py); a rerun after a kill
     skips the tasks datatrove marked complete."""
-    from selection.stream import bucket_count, fresh_work, run_steps
+    from selection.stream import plan_work, run_steps
 
     s = cfg.stream
-    buckets = bucket_count(sum(p.stat().st_size for p in shards), s.tasks, s.memory_mb)
-    work = fresh_work(stage.out / "stream" / f"tasks-{s.tasks}-buckets-{buckets}")
-    if not (work / "plan.json").exists():
-        plan = {
-            "buckets": buckets,
-            "started": time.time(),
-            "src": str(src),
-            "fingerprint": fingerprint,
-        }
-        write_json(work / "plan.json", plan)
+    work = plan_work(stage.out, shards, s, src=str(src), fingerprint=fingerprint)
     # The class as imported (not __main__'s under `python -m dpo.pairs`), so tasks unpickle it.
     step_class = importlib.import_module("dpo.pairs").StreamStep
     step = lambda name, tasks: (name, step_class(name, cfg, work, shards), tasks)  # noqa: E731
     run_steps(
-        [step("select", s.tasks), step("dedup", 1), step("pair", s.tasks), step("finish", 1)],
+        [step("select", s.tasks), step("exact", s.tasks), step("pair", s.tasks), step("finish", 1)],
         work,
         s,
         "rd-pairs",

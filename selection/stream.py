@@ -26,6 +26,7 @@ import json
 import math
 import os
 import shutil
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,7 +48,9 @@ class SlurmConfig:
 
 @dataclass
 class StreamConfig:
-    enabled: bool = False  # false: the in-memory path (every rollout loaded at once)
+    # null: stream when the store would not fit memory_mb loaded whole (a record held in Python takes
+    # a few times its JSON size); false: the in-memory path (every rollout loaded at once)
+    enabled: bool | None = None
     tasks: int = 1  # problem shards (rollout.problems.shard_of), one datatrove task each
     workers: int = 1  # tasks run at once by the local executor
     memory_mb: float = 512  # what one task may hold of rollouts: sets the number of spill buckets
@@ -157,6 +160,33 @@ def problem_groups(
 def merge_sorted(paths: list[Path]) -> Iterator[Any]:
     """Rows of several files each sorted by its first element, merged in that order."""
     return heapq.merge(*(read_lines(p) for p in paths), key=lambda row: row[0])
+
+
+def streams(s: StreamConfig, shards: list[Path]) -> bool:
+    """Whether a stage streams: as set, or (null) when the store loaded whole would pass memory_mb."""
+    if s.enabled is not None:
+        return s.enabled
+    return sum(p.stat().st_size for p in shards) * _OBJECT_OVERHEAD > s.memory_mb * (1 << 20)
+
+
+def plan_work(out: Path, shards: list[Path], s: StreamConfig, **plan: Any) -> Path:
+    """The stage's work folder for this many tasks and buckets, with its plan.json (buckets, hash
+    parts, start time and the caller's own entries) written once: a rerun finds it and resumes."""
+    buckets = bucket_count(sum(p.stat().st_size for p in shards), s.tasks, s.memory_mb)
+    work = fresh_work(out / "stream" / f"tasks-{s.tasks}-buckets-{buckets}")
+    if not (work / "plan.json").exists():
+        parts = s.tasks * buckets  # a hash part holds about as many keys as a bucket holds rollouts
+        write_json(
+            work / "plan.json", {"buckets": buckets, "parts": parts, "started": time.time(), **plan}
+        )
+    return work
+
+
+def cleanup(work: Path) -> None:
+    """The outputs are in place: every step's files go, only the plan and datatrove's logs stay."""
+    for part in work.iterdir():
+        if part.is_dir() and part.name != "logs":
+            shutil.rmtree(part, ignore_errors=True)
 
 
 def fresh_work(work: Path) -> Path:

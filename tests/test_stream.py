@@ -191,13 +191,14 @@ def test_a_sharded_curation_killed_midway_resumes_without_loss_or_repeats(
     kill_once(proc, marker)
     assert json.loads((out / "summary.json").read_text())["status"] == "running"
     assert not (out / "sft.jsonl").exists()
-    task_dir = marker.parents[3]
-    done = {p: p.stat().st_mtime_ns for p in (task_dir / "select").glob("t0000[01].json")}
+    task_logs = marker.parents[1] / "logs"  # datatrove's per-task logs, kept after the run
+    done = {p: p.stat().st_mtime_ns for p in task_logs.glob("task_0000[01].log")}
     assert len(done) == 2
 
     r = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-3000:]
     assert {p: p.stat().st_mtime_ns for p in done} == done  # finished tasks were not redone
+    assert "Skipping 2 already completed tasks" in r.stderr  # datatrove, on the select step
     assert json.loads((out / "summary.json").read_text())["status"] == "done"
     assert outputs(tmp_path) == in_memory["selective"]
 
