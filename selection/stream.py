@@ -234,4 +234,13 @@ def run_steps(
             )
         previous = ex
     if previous is not None:
-        previous.run()  # runs its dependencies first, in order
+        import multiprocess  # datatrove's multiprocessing
+
+        # datatrove starts a Manager process per step; forked, it would copy-on-write this whole
+        # process (tokenizer, torch) as its garbage collector touches it: start it fresh instead.
+        method = multiprocess.get_start_method(allow_none=True)
+        multiprocess.set_start_method("spawn", force=True)
+        try:
+            previous.run()  # runs its dependencies first, in order
+        finally:
+            multiprocess.set_start_method(method, force=True)
