@@ -73,7 +73,15 @@ from selection.steps import (
     pass_rates,
     rollout_order,
 )
-from selection.stream import StreamConfig, cleanup, read_json, streams, write_json, write_rows
+from selection.stream import (
+    StreamConfig,
+    check_executor,
+    cleanup,
+    read_json,
+    streams,
+    write_json,
+    write_rows,
+)
 from selection.stream import config_errors as stream_errors
 
 OUTPUTS = ("pretrain.jsonl", "sft.jsonl", "report.json", "report.md", "summary.json")
@@ -647,10 +655,13 @@ def run(cfg: CurateConfig) -> dict[str, Any]:
 
     validate(cfg)
     stage, src, shards = open_stage(cfg)
+    stream = streams(cfg.stream, shards)
+    if stream:
+        check_executor(cfg.stream)  # before anything is written
     cfg_yaml = OmegaConf.to_yaml(OmegaConf.structured(cfg))
     if stage.begin(input_paths={"store": str(src)}) == "done":
         return {**stage.previous, "up_to_date": True}  # nothing changed (rollout/stage.py)
-    if streams(cfg.stream, shards):
+    if stream:
         return run_stream(cfg, stage, src, shards)
     t0 = time.perf_counter()
 

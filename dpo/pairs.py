@@ -56,7 +56,14 @@ from selection.decontam import (
 from selection.inputs import load_tokenizer, store_fingerprint, store_shards, token_stats
 from selection.report import LengthPlot, heading, steps_table, write_report
 from selection.steps import Steps, dedup_key, drop_exact_duplicates, pass_rates, rollout_order
-from selection.stream import StreamConfig, read_json, streams, write_json, write_rows
+from selection.stream import (
+    StreamConfig,
+    check_executor,
+    read_json,
+    streams,
+    write_json,
+    write_rows,
+)
 from selection.stream import config_errors as stream_errors
 
 STRATEGIES = ("random", "length_matched", "hardest_first")
@@ -499,11 +506,14 @@ def run(cfg: PairsConfig) -> dict[str, Any]:
 
     validate(cfg)
     stage, src, shards = open_stage(cfg)
+    stream = streams(cfg.stream, shards)
+    if stream:
+        check_executor(cfg.stream)  # before anything is written
     cfg_yaml = OmegaConf.to_yaml(OmegaConf.structured(cfg))
     fingerprint = store_fingerprint(shards)  # the shard sizes as they were when the stage began
     if stage.begin(input_paths={"store": str(src)}) == "done":
         return {**stage.previous, "up_to_date": True}  # nothing changed (rollout/stage.py)
-    if streams(cfg.stream, shards):
+    if stream:
         return run_stream(cfg, stage, src, shards, fingerprint)
     t0 = time.perf_counter()
 

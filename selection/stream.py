@@ -1,8 +1,9 @@
 """Streaming selection: the rollout store grouped by problem in bounded memory, sharded by problem id
 like the farm, with the stages run by datatrove's executors (local processes or a SLURM array).
 
-The layout under a stage's work folder (`<stage out>/stream/tasks-<N>/`):
+The layout under a stage's work folder (`<stage out>/stream/tasks-<N>-buckets-<B>/`):
 
+  plan.json                       buckets, hash parts (tasks x buckets), start time
   spill/t<task>/b<bucket>.jsonl   the task's rollouts (its problems: rollout.problems.shard_of),
                                   split by a hash of problem_id into buckets small enough to group
                                   in memory (StreamConfig.memory_mb)
@@ -12,10 +13,10 @@ The layout under a stage's work folder (`<stage out>/stream/tasks-<N>/`):
                                   that was cut short starts over from its inputs (its files are
                                   replaced, never appended to), so nothing is lost or written twice
 
-Per-problem work runs in the sharded steps; the steps across problems (exact and near duplicates,
-mixture, global caps, the order a budget is filled in) run in one task on compact per-rollout keys
-(ids, hashes, source, pass rate, token counts), never on whole records; the texts are re-read from
-the spill buckets only to write the outputs, which are then merged in order (heapq.merge).
+Per-problem work runs one bucket at a time; the steps across problems work on compact keys, never
+on whole records: duplicates by hash part (selection/dedup.py), the rest in passes in rollout order
+over key files merged with heapq.merge. The texts are re-read from the spill buckets only to write
+the outputs, which are then merged in order. When the outputs are in place, the step files go.
 """
 
 from __future__ import annotations
@@ -198,14 +199,24 @@ def fresh_work(work: Path) -> Path:
     return work
 
 
-def run_steps(
+def check_executor(s: StreamConfig) -> None:
+    """The SLURM executor submits with sbatch: without it, say so before anything is written."""
+    if s.executor == "slurm" and shutil.which("sbatch") is None:
+        raise ValueError(
+            "stream.executor=slurm submits job arrays with sbatch, which is not on PATH here: run "
+            "the command on a SLURM login node, or use stream.executor=local"
+        )
+
+
+def executors(
     steps: list[tuple[str, Callable, int]], work: Path, s: StreamConfig, job_name: str
-) -> None:
+) -> list:
     """Each (name, callable(data, rank, world_size), tasks) as one datatrove executor, each
     depending on the one before; finished tasks (logs/<name>/completions) are skipped on a rerun."""
-    previous = None
+    chain: list = []
     for name, fn, tasks in steps:
         logs = str(work / "logs" / name)
+        previous = chain[-1] if chain else None
         if s.executor == "slurm":
             from datatrove.executor import SlurmPipelineExecutor
 
@@ -232,8 +243,17 @@ def run_steps(
                 logging_dir=logs,
                 depends=previous,
             )
-        previous = ex
-    if previous is not None:
+        chain.append(ex)
+    return chain
+
+
+def run_steps(
+    steps: list[tuple[str, Callable, int]], work: Path, s: StreamConfig, job_name: str
+) -> None:
+    """The steps' executors run (local) or submitted (SLURM), the last one first launching those
+    it depends on."""
+    chain = executors(steps, work, s, job_name)
+    if chain:
         import multiprocess  # datatrove's multiprocessing
 
         # datatrove starts a Manager process per step; forked, it would copy-on-write this whole
@@ -241,6 +261,6 @@ def run_steps(
         method = multiprocess.get_start_method(allow_none=True)
         multiprocess.set_start_method("spawn", force=True)
         try:
-            previous.run()  # runs its dependencies first, in order
+            chain[-1].run()  # runs its dependencies first, in order
         finally:
             multiprocess.set_start_method(method, force=True)

@@ -10,6 +10,7 @@ problems), near duplicates across problems, several sources and rounds, a rollou
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -271,6 +272,29 @@ def test_the_readme_sharded_command_runs_as_printed(smollm2_path, tmp_path):
     )
 
 
+README_SLURM_LINE = (
+    "rd-curate run_dir=runs/demo stream.enabled=true stream.tasks=64 stream.executor=slurm"
+)
+
+
+@pytest.mark.skipif(shutil.which("sbatch") is not None, reason="sbatch here would submit real jobs")
+def test_the_readme_cluster_command_runs_as_printed(tmp_path):
+    """README's SLURM line, exactly as printed; with no sbatch here it must stop with the fix
+    before writing anything (on a login node it submits)."""
+    readme = (ROOT / "README.md").read_text()
+    (line,) = [ln.strip() for ln in readme.splitlines() if ln.strip().startswith(README_SLURM_LINE)]
+    argv = shlex.split(line, comments=True)
+    build_store(tmp_path / "runs" / "demo" / "rollout")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    r = subprocess.run(
+        [sys.executable, "-m", "distill.curate", *argv[1:]],
+        cwd=tmp_path, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert r.returncode == 2, r.stderr[-3000:]
+    assert "sbatch, which is not on PATH" in r.stderr
+    assert not (tmp_path / "runs" / "demo" / "curate").exists()
+
+
 # ----------------------------------------------------------------------------- rd-pairs
 
 
@@ -349,3 +373,47 @@ def test_streaming_pairs_are_the_in_memory_ones_byte_for_byte(setting, smollm2_p
         assert len(pairs) == 7
         rates = [p["meta"]["pass_rate"] for p in pairs]
         assert rates == sorted(rates)
+
+
+@pytest.mark.skipif(shutil.which("sbatch") is not None, reason="sbatch here would submit real jobs")
+def test_the_slurm_executor_without_sbatch_is_refused_before_anything_is_written(
+    big_store, smollm2_path, tmp_path
+):
+    with pytest.raises(ValueError) as e:
+        curate(tmp_path, big_store, smollm2_path, "stream.enabled=true", "stream.executor=slurm")
+    assert "sbatch, which is not on PATH" in str(e.value) and "stream.executor=local" in str(
+        e.value
+    )
+    assert not (tmp_path / "curate").exists()
+    # A store small enough for the in-memory path needs no sbatch, whatever the executor.
+    done = curate(tmp_path, big_store, smollm2_path, "stream.executor=slurm", *FAST_DECONTAM)
+    assert done["status"] == "done"
+
+
+def test_the_slurm_route_is_one_job_array_per_step_each_after_the_one_before(tmp_path):
+    """What datatrove's SlurmPipelineExecutor would submit for the README's cluster keys: the
+    sbatch directives of each step's array, and the chain of dependencies."""
+    from selection.stream import SlurmConfig, StreamConfig, executors
+
+    s = StreamConfig(
+        enabled=True,
+        tasks=3,
+        executor="slurm",
+        slurm=SlurmConfig(partition="cpu-long", time="02:00:00", cpus_per_task=2),
+    )
+    step = lambda data=None, rank=0, world_size=1: None  # noqa: E731
+    chain = executors([("select", step, 3), ("global", step, 1)], tmp_path, s, "rd-curate")
+    assert [type(ex).__name__ for ex in chain] == ["SlurmPipelineExecutor"] * 2
+    assert chain[1].depends is chain[0] and chain[0].depends is None
+    script = chain[0].get_launch_file_contents(
+        chain[0].get_sbatch_args(3), "launch_pickled_pipeline x"
+    )
+    for directive in (
+        "--array=0-2",
+        "--partition=cpu-long",
+        "--time=02:00:00",
+        "--cpus-per-task=2",
+        "--job-name=rd-curate-select",
+    ):
+        assert f"#SBATCH {directive}" in script
+    assert chain[1].tasks == 1 and Path(chain[1].logging_dir.path) == tmp_path / "logs" / "global"
