@@ -155,6 +155,17 @@ def validate(cfg: CurateConfig) -> None:
         errors.append(
             f"sft.near_dup_threshold must be in (0, 1] or null (off), got {s.near_dup_threshold}"
         )
+    elif s.near_dup_threshold is not None and s.near_dup_num_perm >= 16:
+        from selection.dedup import lsh_ranges
+
+        try:
+            lsh_ranges(s.near_dup_threshold, s.near_dup_num_perm)
+        except ValueError as e:  # datasketch finds no LSH bands for it (e.g. 1.0 at 64)
+            errors.append(
+                f"sft.near_dup_threshold={s.near_dup_threshold} with sft.near_dup_num_perm="
+                f"{s.near_dup_num_perm} gives no usable LSH bands ({e}); lower the threshold "
+                "(0.95 works at 64) or raise num_perm"
+            )
     if s.near_dup_ngram < 1:
         errors.append(f"sft.near_dup_ngram must be >= 1, got {s.near_dup_ngram}")
     if s.near_dup_num_perm < 16:
@@ -759,6 +770,9 @@ class StreamStep:
         return OmegaConf.to_object(node)  # type: ignore[return-value]
 
     def __call__(self, data=None, rank: int = 0, world_size: int = 1):
+        from selection.stream import raise_open_files
+
+        raise_open_files()
         getattr(self, f"_{self.name}")(rank)
 
     def _task_dir(self, step: str, rank: int) -> Path:
@@ -776,7 +790,7 @@ class StreamStep:
         return lambda pid: (shard_of(pid, tasks), bucket_of(pid, buckets))
 
     def _select(self, rank: int) -> None:
-        from selection.dedup import PartFiles, part_of
+        from selection.dedup import PartFiles, part_of, signature_hex
         from selection.stream import bucket_files, problem_groups, spill, stable_hash
 
         cfg, s, plan = self.cfg, self.cfg.sft, self._plan()
@@ -847,7 +861,7 @@ class StreamStep:
                     [r for r, _ in window], s.near_dup_ngram, s.near_dup_num_perm
                 )
                 sigs = [
-                    [k[0], k[1]["rollout_id"], [int(x) for x in m.hashvalues]]
+                    [k[0], k[1]["rollout_id"], signature_hex(m.hashvalues)]
                     for k, m in zip(keys, made, strict=True)
                 ]
             write_rows(out / f"{bucket.stem}.sft.jsonl", keys)
@@ -872,7 +886,7 @@ class StreamStep:
             counts = {}
             for kind in ("pt", "sft"):
                 name = lambda tb, kind=kind, p=p: (  # noqa: E731
-                    work / "exact" / kind / f"t{tb[0]:05d}.b{tb[1]:05d}.p{p:05d}.jsonl"
+                    work / "exact" / kind / f"t{tb[0]:05d}.b{tb[1]:05d}" / f"p{p:05d}.jsonl"
                 )
                 out = PartFiles(name)
                 counts[kind] = drop_exact(
@@ -892,7 +906,7 @@ class StreamStep:
         out = PartFiles(lambda q: self._task_dir("bands", rank) / f"p{q:05d}.jsonl")
         for sigs in sorted(self._task_dir("select", rank).glob("b*.sig.jsonl")):
             bucket = sigs.name.split(".")[0]
-            drops = read_drops(self.work.glob(f"exact/sft/t{rank:05d}.{bucket}.p*.jsonl"))
+            drops = read_drops(self.work.glob(f"exact/sft/t{rank:05d}.{bucket}/p*.jsonl"))
             for order, rid, sig in read_lines(sigs):
                 if rid not in drops:
                     for key in band_keys(sig, ranges):
@@ -900,13 +914,15 @@ class StreamStep:
         out.close()
 
     def _edges(self, rank: int) -> None:
-        from selection.dedup import edges
+        from selection.dedup import edges, lsh_ranges
 
         s = self.cfg.sft
         if s.near_dup_threshold is None:
             return
+        ranges = lsh_ranges(s.near_dup_threshold, s.near_dup_num_perm)
         for q in range(rank, self._plan()["parts"], self.cfg.stream.tasks):
-            found = edges(sorted(self.work.glob(f"bands/t*/p{q:05d}.jsonl")), s.near_dup_threshold)
+            bands = sorted(self.work.glob(f"bands/t*/p{q:05d}.jsonl"))
+            found = edges(bands, s.near_dup_threshold, ranges)
             write_rows(self.work / "edges" / f"p{q:05d}.jsonl", found)
 
     def _global(self, rank: int) -> None:
@@ -932,7 +948,7 @@ class StreamStep:
                 "exact dedup", kept, range(kept - exact["sft"]), {"exact duplicate": exact["sft"]}
             )
         )
-        drops = read_drops(work.glob("exact/sft/*.jsonl"))
+        drops = read_drops(work.glob("exact/sft/*/p*.jsonl"))
         near_count, near_examples = 0, []
         if s.near_dup_threshold is not None and kept:
             for pair in greedy(sorted(work.glob("edges/p*.jsonl")), s.near_dup_threshold):
@@ -1039,7 +1055,7 @@ class StreamStep:
         out = self._task_dir("write", rank)
         capped = 0
         for bucket in bucket_files(self._task_dir("spill", rank)):
-            drops = read_drops(work.glob(f"exact/pt/t{rank:05d}.{bucket.stem}.p*.jsonl"))
+            drops = read_drops(work.glob(f"exact/pt/t{rank:05d}.{bucket.stem}/p*.jsonl"))
             picks = work / "global" / "sft" / f"t{rank:05d}.{bucket.stem}.jsonl"
             keep_sft = dict(read_lines(picks)) if picks.exists() else {}
             pt_rows, sft_rows = [], []
@@ -1077,10 +1093,11 @@ class StreamStep:
         from array import array
 
         from rollout.store import write_jsonl_atomic, write_text_atomic
-        from selection.stream import merge_sorted
+        from selection.stream import merge_sorted, same_eval_sets
 
         cfg, work = self.cfg, self.work
         parts = [read_json(p) for p in sorted(work.glob("select/t*.json"))]
+        same_eval_sets(parts, work)
         n: Counter[str] = Counter()
         bad: dict[str, dict] = {}
         correct_bad: dict[str, int] = {}

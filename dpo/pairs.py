@@ -631,6 +631,9 @@ class StreamStep:
         return OmegaConf.to_object(node)  # type: ignore[return-value]
 
     def __call__(self, data=None, rank: int = 0, world_size: int = 1):
+        from selection.stream import raise_open_files
+
+        raise_open_files()
         getattr(self, f"_{self.name}")(rank)
 
     def _dir(self, step: str, rank: int) -> Path:
@@ -705,7 +708,7 @@ class StreamStep:
         dest = lambda pid: (shard_of(pid, tasks), bucket_of(pid, plan["buckets"]))  # noqa: E731
         for p in range(rank, plan["parts"], tasks):
             out = PartFiles(
-                lambda tb, p=p: work / "exact" / f"t{tb[0]:05d}.b{tb[1]:05d}.p{p:05d}.jsonl"
+                lambda tb, p=p: work / "exact" / f"t{tb[0]:05d}.b{tb[1]:05d}" / f"p{p:05d}.jsonl"
             )
             drop_exact(sorted(work.glob(f"select/t*/p{p:05d}.jsonl")), dest, out)
             out.close()
@@ -721,7 +724,7 @@ class StreamStep:
         out = self._dir("pair", rank)
         for bucket in bucket_files(self._dir("spill", rank)):
             rows = []
-            drop = read_drops(self.work.glob(f"exact/t{rank:05d}.{bucket.stem}.p*.jsonl"))
+            drop = read_drops(self.work.glob(f"exact/t{rank:05d}.{bucket.stem}/p*.jsonl"))
             for pid, recs in problem_groups(bucket, rollout_order):
                 if pid in bad:
                     continue
@@ -753,7 +756,7 @@ class StreamStep:
         from array import array
 
         from rollout.store import write_jsonl_atomic, write_text_atomic
-        from selection.stream import cleanup, merge_sorted
+        from selection.stream import cleanup, merge_sorted, same_eval_sets
 
         cfg, tasks, work = self.cfg, self.cfg.stream.tasks, self.work
         plan = read_json(work / "plan.json")
@@ -761,6 +764,7 @@ class StreamStep:
         first: dict[str, list] = {}
         bad: dict[str, dict] = {}
         parts = [read_json(work / "select" / f"t{t:05d}.json") for t in range(tasks)]
+        same_eval_sets(parts, work)
         for part in parts:
             n.update(part["counts"])
             bad.update(part["bad"])

@@ -1,5 +1,6 @@
 """Duplicate removal across problems for the streaming path, in bounded memory and in stages that
 shard like the rest of it (selection/stream.py), giving exactly what the in-memory steps give.
+Every step opens at most one file per part at a time (selection/stream.py sizes the parts).
 
 Exact duplicates (selection.steps.drop_exact_duplicates keeps the first in rollout order): the keys
 (order, rollout id, text hash) are written into `parts` files by hash, so every copy of a text lands
@@ -85,10 +86,24 @@ def read_drops(paths: Iterable[Path]) -> set[str]:
     return {rid for path in paths for rid in read_lines(path)}
 
 
-def band_keys(sig: list[int], ranges: list[tuple[int, int]]) -> list[str]:
-    """The LSH band values of a MinHash signature (datasketch's hashranges), as strings: equal iff
-    the band's hash values are equal, as datasketch's bytes keys are."""
-    return [f"{b}:" + ",".join(map(str, sig[s:e])) for b, (s, e) in enumerate(ranges)]
+def signature_hex(hashvalues) -> str:
+    """A MinHash signature as stored between steps: its values (< 2**32, datasketch's range) as
+    little-endian uint32 in hex, a quarter of a JSON list's size."""
+    import numpy as np
+
+    return np.asarray(hashvalues, dtype="<u4").tobytes().hex()
+
+
+def signature(hexed: str):
+    import numpy as np
+
+    return np.frombuffer(bytes.fromhex(hexed), dtype="<u4")
+
+
+def band_keys(hexed: str, ranges: list[tuple[int, int]]) -> list[str]:
+    """The LSH band values of a signature (datasketch's hashranges), as strings: equal iff the
+    band's hash values are equal, as datasketch's bytes keys are."""
+    return [f"{b}:{hexed[8 * s : 8 * e]}" for b, (s, e) in enumerate(ranges)]
 
 
 def lsh_ranges(threshold: float, num_perm: int) -> list[tuple[int, int]]:
@@ -98,26 +113,31 @@ def lsh_ranges(threshold: float, num_perm: int) -> list[tuple[int, int]]:
     return list(MinHashLSH(threshold=threshold, num_perm=num_perm).hashranges)
 
 
-def edges(paths: Iterable[Path], threshold: float) -> list[list]:
-    """One part's band rows [band key, order, rollout_id, signature]: every pair sharing a band
-    value whose Jaccard estimate (equal hash values / num_perm, as MinHash.jaccard) is >= threshold,
-    as [later order, later id, earlier order, earlier id, similarity], sorted by the later one."""
+def edges(paths: Iterable[Path], threshold: float, ranges: list[tuple[int, int]]) -> list[list]:
+    """One part's band rows [band key, order, rollout_id, signature hex]: every pair sharing a
+    band value whose Jaccard estimate (equal hash values / num_perm, as MinHash.jaccard) is >=
+    threshold, as [later order, later id, earlier order, earlier id, similarity], sorted by the
+    later one. A pair is written by the first band the two share only, so once."""
     import numpy as np
 
     groups: dict[str, list] = defaultdict(list)
     for path in paths:
-        for key, order, rid, sig in read_lines(path):
-            groups[key].append((order, rid, sig))
+        for key, order, rid, hexed in read_lines(path):
+            groups[key].append((order, rid, hexed))
     out = []
-    for members in groups.values():
+    for key, members in groups.items():
         if len(members) < 2:
             continue
+        band = int(key.split(":", 1)[0])
         members.sort(key=lambda m: m[0])
-        sigs = np.array([m[2] for m in members], dtype=np.uint64)
+        sigs = np.stack([signature(m[2]) for m in members])
+        perm = sigs.shape[1]
         for j in range(1, len(members)):
             equal = np.count_nonzero(sigs[:j] == sigs[j], axis=1)
-            for i in np.flatnonzero(equal / sigs.shape[1] >= threshold):
-                sim = float(np.float64(equal[i]) / np.float64(sigs.shape[1]))
+            for i in np.flatnonzero(equal / perm >= threshold):
+                if any(np.array_equal(sigs[i, s:e], sigs[j, s:e]) for s, e in ranges[:band]):
+                    continue  # an earlier band of theirs writes it
+                sim = float(np.float64(equal[i]) / np.float64(perm))
                 out.append([members[j][0], members[j][1], members[i][0], members[i][1], sim])
     out.sort(key=lambda e: (e[0], e[2]))
     return out

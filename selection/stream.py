@@ -21,6 +21,7 @@ the outputs, which are then merged in order. When the outputs are in place, the 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import heapq
 import json
@@ -163,40 +164,100 @@ def merge_sorted(paths: list[Path]) -> Iterator[Any]:
     return heapq.merge(*(read_lines(p) for p in paths), key=lambda row: row[0])
 
 
+def store_bytes(shards: list[Path]) -> int:
+    """What the store's JSON takes uncompressed: a gzip shard's size scaled by how much its first
+    4 MB of JSON took compressed."""
+    import gzip
+
+    total = 0
+    for p in shards:
+        size = p.stat().st_size
+        if p.name.endswith(".gz"):
+            with p.open("rb") as raw, gzip.open(raw) as f:
+                read = len(f.read(1 << 22))
+                size = int(size * read / max(1, raw.tell()))
+        total += size
+    return total
+
+
 def streams(s: StreamConfig, shards: list[Path]) -> bool:
     """Whether a stage streams: as set, or (null) when the store loaded whole would pass memory_mb."""
     if s.enabled is not None:
         return s.enabled
-    return sum(p.stat().st_size for p in shards) * _OBJECT_OVERHEAD > s.memory_mb * (1 << 20)
+    return store_bytes(shards) * _OBJECT_OVERHEAD > s.memory_mb * (1 << 20)
+
+
+# The work folder's layout; a folder left by a run of another layout is started over.
+LAYOUT = 2
+# A hash part's keys (~0.3 KB each in Python) against a bucket's rollouts (their JSON x4): this
+# many buckets' keys make a part of about a bucket's memory, and keep the files open at once few.
+BUCKETS_PER_PART = 16
 
 
 def plan_work(out: Path, shards: list[Path], s: StreamConfig, **plan: Any) -> Path:
     """The stage's work folder for this many tasks and buckets, with its plan.json (buckets, hash
     parts, start time and the caller's own entries) written once: a rerun finds it and resumes."""
-    buckets = bucket_count(sum(p.stat().st_size for p in shards), s.tasks, s.memory_mb)
+    buckets = bucket_count(store_bytes(shards), s.tasks, s.memory_mb)
     work = fresh_work(out / "stream" / f"tasks-{s.tasks}-buckets-{buckets}")
     if not (work / "plan.json").exists():
-        parts = s.tasks * buckets  # a hash part holds about as many keys as a bucket holds rollouts
-        write_json(
-            work / "plan.json", {"buckets": buckets, "parts": parts, "started": time.time(), **plan}
-        )
+        parts = math.ceil(s.tasks * buckets / BUCKETS_PER_PART)
+        plan = {
+            "layout": LAYOUT,
+            "buckets": buckets,
+            "parts": parts,
+            "started": time.time(),
+            **plan,
+        }
+        write_json(work / "plan.json", plan)
     return work
 
 
 def cleanup(work: Path) -> None:
-    """The outputs are in place: every step's files go, only the plan and datatrove's logs stay."""
+    """The outputs are in place: every step's files go, and with them the marks of the steps that
+    made them (a rerun of a finish cut short before its own mark then starts over, instead of
+    finding steps done whose files are gone). The plan and datatrove's logs stay."""
     for part in work.iterdir():
         if part.is_dir() and part.name != "logs":
             shutil.rmtree(part, ignore_errors=True)
+    for marks in (work / "logs").glob("*/completions"):
+        if marks.parent.name != "finish":
+            shutil.rmtree(marks, ignore_errors=True)
 
 
 def fresh_work(work: Path) -> Path:
     """The work folder for a run that has outputs to make. If its last step already finished, the
     outputs it made were found incomplete (the stage said resume, not done: a deleted file, or
-    `plot` turned on): start the folder over, or datatrove would skip every task and make nothing."""
-    if any((work / "logs" / "finish" / "completions").glob("*")):
+    `plot` turned on): start the folder over, or datatrove would skip every task and make nothing.
+    A folder of another layout (an older rd-curate) is started over too."""
+    plan = work / "plan.json"
+    old = plan.exists() and read_json(plan).get("layout") != LAYOUT
+    if old or any((work / "logs" / "finish" / "completions").glob("*")):
         shutil.rmtree(work)
     return work
+
+
+def raise_open_files() -> None:
+    """A step opens one file per hash part or bucket at once: let it have the hard limit."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = hard if hard != resource.RLIM_INFINITY else 1 << 16
+    if soft < want:
+        # If refused, as it was: a step over the limit fails naming "Too many open files".
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+
+def same_eval_sets(parts: list[dict], work: Path) -> None:
+    """Every select task must have checked the same eval sets (a hub set one node could reach and
+    another could not would decontaminate unevenly)."""
+    sets = {json.dumps([p["loaded"], p["skipped"]], sort_keys=True) for p in parts}
+    if len(sets) > 1:
+        raise ValueError(
+            f"the select tasks checked different eval sets ({sorted(sets)}): some could reach a "
+            f"hub set and some could not. Make every node see the same sets (or name them in "
+            f"decontam.sets), delete {work} and run again"
+        )
 
 
 def check_executor(s: StreamConfig) -> None:

@@ -7,6 +7,7 @@ problems and shard files: two problems with the same prompt and completion (an e
 problems), near duplicates across problems, several sources and rounds, a rollout id stored twice.
 """
 
+import gzip
 import json
 import os
 import shlex
@@ -133,7 +134,7 @@ def test_streaming_outputs_are_the_in_memory_ones_byte_for_byte(
     if "stream.tasks=3" in layout:  # really sharded and spilled
         work = next((tmp_path / "curate" / "stream").glob("tasks-3-buckets-*"))
         assert int(work.name.rsplit("-", 1)[1]) > 1
-        assert len(list((work / "logs" / "select" / "completions").iterdir())) == 3
+        assert len(list((work / "logs" / "select" / "logs").glob("task_*.log"))) == 3
 
 
 def test_the_cross_problem_cases_are_in_the_store(in_memory):
@@ -267,9 +268,90 @@ def test_the_readme_sharded_command_runs_as_printed(smollm2_path, tmp_path):
     summary = json.loads((tmp_path / "runs/demo/curate/summary.json").read_text())
     assert summary["status"] == "done" and summary["sft_examples"] > 0
     assert (
-        len(list((tmp_path / "runs/demo/curate/stream").glob("tasks-4-*/logs/write/completions/*")))
+        len(
+            list(
+                (tmp_path / "runs/demo/curate/stream").glob("tasks-4-*/logs/write/logs/task_*.log")
+            )
+        )
         == 4
     )
+
+
+def test_a_finish_cut_short_after_its_cleanup_starts_over_with_the_same_outputs(
+    big_store, in_memory, smollm2_path, tmp_path
+):
+    """The step files go once the outputs are in place, and with them the earlier steps' marks:
+    a finish killed between its cleanup and its own mark (simulated: its mark and an output
+    removed) must rerun everything, not find steps done whose files are gone."""
+    args = ["plot=false", "stream.enabled=true", "stream.tasks=2", *SETTINGS["selective"]]
+    curate(tmp_path, big_store, smollm2_path, *args)
+    (work,) = (tmp_path / "curate" / "stream").glob("tasks-2-*")
+    assert sorted(p.name for p in work.iterdir()) == ["logs", "plan.json"]
+    assert [p.parent.name for p in work.glob("logs/*/completions")] == ["finish"]
+    shutil.rmtree(work / "logs" / "finish" / "completions")
+    (tmp_path / "curate" / "sft.jsonl").unlink()
+    again = curate(tmp_path, big_store, smollm2_path, *args)
+    assert again["status"] == "done" and outputs(tmp_path) == in_memory["selective"]
+
+
+def test_a_work_folder_of_an_older_layout_is_started_over(tmp_path):
+    from selection.stream import LAYOUT, fresh_work, write_json
+
+    work = tmp_path / "tasks-1-buckets-1"
+    write_json(work / "plan.json", {"buckets": 1})  # no layout: the code before LAYOUT 2
+    (work / "select").mkdir()
+    assert not fresh_work(work).exists()
+    write_json(work / "plan.json", {"layout": LAYOUT, "buckets": 1})
+    assert (fresh_work(work) / "plan.json").exists()
+
+
+def test_select_tasks_that_checked_different_eval_sets_are_refused(tmp_path):
+    from selection.stream import same_eval_sets
+
+    one = {"loaded": [{"set": "math500", "problems": 500}], "skipped": []}
+    other = {"loaded": [], "skipped": [{"set": "math500", "reason": "offline"}]}
+    same_eval_sets([one, dict(one)], tmp_path)
+    with pytest.raises(ValueError, match="different eval sets"):
+        same_eval_sets([one, other], tmp_path)
+
+
+def test_a_gzip_store_is_sized_by_its_json_not_its_file(tmp_path):
+    """Whether to stream, and how many buckets, follow what the store takes loaded."""
+    from selection.stream import StreamConfig, store_bytes, streams
+
+    store = tmp_path / "rollout"
+    recs = [rollout(f"p{k}", f"Problem {k}", "alpha", 0, reasoning(k, 300)) for k in range(300)]
+    ShardWriter(store, compress=True).append(recs)
+    (shard,) = store.glob("shard-*.jsonl.gz")
+    raw = len(gzip.decompress(shard.read_bytes()))
+    assert shard.stat().st_size < raw / 3
+    assert abs(store_bytes([shard]) - raw) < 0.05 * raw
+    s = StreamConfig(memory_mb=raw * 4 / 2**20 * 0.9)  # loaded, it would just pass memory_mb
+    assert streams(s, [shard]) and not streams(
+        StreamConfig(memory_mb=raw * 4 / 2**20 * 1.1), [shard]
+    )
+
+
+def test_near_duplicate_pairs_are_written_once_however_many_bands_they_share(tmp_path):
+    """A cluster of k equal signatures shares every band: k(k-1)/2 pairs, not bands times that."""
+    import numpy as np
+
+    from selection.dedup import band_keys, edges, lsh_ranges, signature_hex
+
+    ranges = lsh_ranges(0.5, 64)
+    assert len(ranges) > 2
+    sig = signature_hex(np.arange(64) * 7919 % 2**32)
+    rows = [
+        [key, [f"p{k}", 0, k, f"p{k}:r0:i{k}"], f"p{k}:r0:i{k}", sig]
+        for k in range(6)
+        for key in band_keys(sig, ranges)
+    ]
+    (tmp_path / "p0.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    found = edges([tmp_path / "p0.jsonl"], 0.5, ranges)
+    assert len(found) == 6 * 5 // 2
+    assert {(e[1], e[3]) for e in found} == {
+        (f"p{j}:r0:i{j}", f"p{i}:r0:i{i}") for j in range(6) for i in range(j)
+    }
 
 
 README_SLURM_LINE = (
