@@ -247,6 +247,21 @@ def test_the_readme_slurm_keys_compose():
         assert cfg.stream.slurm.partition == "gpu" and cfg.stream.slurm.cpus_per_task == 4
 
 
+def run_readme_line(start: str, cwd: Path) -> subprocess.CompletedProcess:
+    """The README's rd-curate line that starts so, exactly as printed (rd-curate as this
+    interpreter's python -m distill.curate), in cwd over a store in runs/demo/rollout."""
+    readme = (ROOT / "README.md").read_text()
+    (line,) = [ln.strip() for ln in readme.splitlines() if ln.strip().startswith(start)]
+    argv = shlex.split(line, comments=True)
+    assert argv[0] == "rd-curate"
+    build_store(cwd / "runs" / "demo" / "rollout")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "distill.curate", *argv[1:]],
+        cwd=cwd, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+
+
 README_LINE = "rd-curate run_dir=runs/demo stream.enabled=true stream.tasks=4 stream.workers=2"
 
 
@@ -254,16 +269,7 @@ README_LINE = "rd-curate run_dir=runs/demo stream.enabled=true stream.tasks=4 st
 def test_the_readme_sharded_command_runs_as_printed(smollm2_path, tmp_path):
     """README's rd-curate-at-scale line, exactly as printed (rd-curate as this interpreter's
     python -m distill.curate), over a store in runs/demo/rollout."""
-    readme = (ROOT / "README.md").read_text()
-    (line,) = [ln.strip() for ln in readme.splitlines() if ln.strip().startswith(README_LINE)]
-    argv = shlex.split(line, comments=True)
-    assert argv[0] == "rd-curate"
-    build_store(tmp_path / "runs" / "demo" / "rollout")
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    r = subprocess.run(
-        [sys.executable, "-m", "distill.curate", *argv[1:]],
-        cwd=tmp_path, env=env, capture_output=True, text=True,
-    )  # fmt: skip
+    r = run_readme_line(README_LINE, tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     summary = json.loads((tmp_path / "runs/demo/curate/summary.json").read_text())
     assert summary["status"] == "done" and summary["sft_examples"] > 0
@@ -363,15 +369,7 @@ README_SLURM_LINE = (
 def test_the_readme_cluster_command_runs_as_printed(tmp_path):
     """README's SLURM line, exactly as printed; with no sbatch here it must stop with the fix
     before writing anything (on a login node it submits)."""
-    readme = (ROOT / "README.md").read_text()
-    (line,) = [ln.strip() for ln in readme.splitlines() if ln.strip().startswith(README_SLURM_LINE)]
-    argv = shlex.split(line, comments=True)
-    build_store(tmp_path / "runs" / "demo" / "rollout")
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    r = subprocess.run(
-        [sys.executable, "-m", "distill.curate", *argv[1:]],
-        cwd=tmp_path, env=env, capture_output=True, text=True,
-    )  # fmt: skip
+    r = run_readme_line(README_SLURM_LINE, tmp_path)
     assert r.returncode == 2, r.stderr[-3000:]
     assert "sbatch, which is not on PATH" in r.stderr
     assert not (tmp_path / "runs" / "demo" / "curate").exists()
