@@ -9,7 +9,8 @@ Outputs under run_dir/curate/:
   pretrain.jsonl   {"text", "problem_id", "rollout_id"}: every verified-correct rollout, rendered as
                    the model is trained on it (distill/templates.py: its own generation prompt, the
                    completion, its end-of-turn); exact duplicates removed, at most
-                   pretrain.per_problem_cap per problem.
+                   pretrain.per_problem_cap per problem. With pretrain.shards=N it is N files,
+                   pretrain-00000-of-0000N.jsonl ..., the same rows in order.
   sft.jsonl        {"messages", "switch", "problem_id", "rollout_id", "source", "difficulty", "mode",
                    "num_tokens"}: correct rollouts selected by decontamination, pass rate, length,
                    exact and near (MinHash LSH) duplicates, a cap per problem and a source mixture,
@@ -36,8 +37,9 @@ import sys
 import time
 import zlib
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +86,7 @@ from selection.stream import (
 )
 from selection.stream import config_errors as stream_errors
 
-OUTPUTS = ("pretrain.jsonl", "sft.jsonl", "report.json", "report.md", "summary.json")
+OUTPUTS = ("sft.jsonl", "report.json", "report.md", "summary.json")  # and pretrain_files()
 # Keys that cannot change the outputs' content (rollout/stage.py leaves them out of the fingerprint).
 NON_RESULT = ("input_dir", "plot", "stream")  # the store's content is an input; plot adds
 # lengths.png only; stream.* is how the same outputs are computed (tests/test_stream.py)
@@ -94,6 +96,9 @@ NON_RESULT = ("input_dir", "plot", "stream")  # the store's content is an input;
 class PretrainSelection:
     per_problem_cap: int | None = 8  # null: every distinct correct rollout
     decontaminate: bool = True  # drop eval-set prompts here too, or stage 1 trains on the test
+    # pretrain.jsonl as this many files (pretrain-00000-of-00004.jsonl ...), split in order: read in
+    # name order they are the one file (rd-pretrain, the packer and datasets take them as one)
+    shards: int = 1
 
 
 @dataclass
@@ -148,6 +153,7 @@ def validate(cfg: CurateConfig) -> None:
         ("pretrain.per_problem_cap", cfg.pretrain.per_problem_cap),
         ("sft.per_problem_cap", s.per_problem_cap),
         ("sft.max_examples", s.max_examples),
+        ("pretrain.shards", cfg.pretrain.shards),
     ):
         if cap is not None and cap < 1:
             errors.append(f"{key} must be >= 1 or null (no limit), got {cap}")
@@ -308,6 +314,22 @@ def mix_sources(
     return kept, dropped, info
 
 
+def pretrain_files(shards: int) -> list[str]:
+    """The pretraining corpus's file names: one file, or shards named as the store's are."""
+    if shards == 1:
+        return ["pretrain.jsonl"]
+    return [f"pretrain-{k:05d}-of-{shards:05d}.jsonl" for k in range(shards)]
+
+
+def write_split(out: Path, names: list[str], rows: Iterator[dict], total: int) -> None:
+    """`total` rows written in order over the files named, as evenly as whole rows allow."""
+    from rollout.store import write_jsonl_atomic
+
+    n = len(names)
+    for k, name in enumerate(names):
+        write_jsonl_atomic(out / name, islice(rows, (k + 1) * total // n - k * total // n))
+
+
 def pretrain_completion(tokenizer, r: dict, prompt_cfg: PromptConfig) -> str:
     """A rollout's completion as the pretraining corpus holds it: as written, unless the model's
     generation prompt opens a think block (R1-Distill) and the completion has none, which then gets
@@ -389,7 +411,12 @@ def open_stage(cfg: CurateConfig) -> tuple[Stage, Path, list[Path]]:
         ignore=NON_RESULT,
         inputs={"store": files_id(shards)},
         on_change=cfg.on_change,
-        outputs=[*OUTPUTS, "config.yaml", *(["lengths.png"] if cfg.plot else [])],
+        outputs=[
+            *pretrain_files(cfg.pretrain.shards),
+            *OUTPUTS,
+            "config.yaml",
+            *(["lengths.png"] if cfg.plot else []),
+        ],
     )
     return stage, src, shards
 
@@ -681,7 +708,7 @@ def run(cfg: CurateConfig) -> dict[str, Any]:
     sft = format_sft(cfg.sft, cfg.seed, inp, select_sft(cfg.sft, cfg.seed, inp))
 
     out = stage.out
-    write_jsonl_atomic(out / "pretrain.jsonl", pretrain.rows)
+    write_split(out, pretrain_files(cfg.pretrain.shards), iter(pretrain.rows), len(pretrain.rows))
     write_jsonl_atomic(out / "sft.jsonl", sft.rows)
     report = make_report(cfg, inp.facts(), pretrain, sft)
     write_report(out, report, report_markdown(report), length_plot(sft.rows) if cfg.plot else None)
@@ -1053,7 +1080,7 @@ class StreamStep:
         tok = load_tokenizer(cfg.tokenizer)
         prompt_cfg = PromptConfig(example=False, system=cfg.system)
         out = self._task_dir("write", rank)
-        capped = 0
+        capped = written = 0
         for bucket in bucket_files(self._task_dir("spill", rank)):
             drops = read_drops(work.glob(f"exact/pt/t{rank:05d}.{bucket.stem}/p*.jsonl"))
             picks = work / "global" / "sft" / f"t{rank:05d}.{bucket.stem}.jsonl"
@@ -1087,7 +1114,8 @@ class StreamStep:
                 row[2]["num_tokens"] = row[1]
             write_rows(out / f"{bucket.stem}.pt.jsonl", pt_rows)
             write_rows(out / f"{bucket.stem}.sft.jsonl", sft_rows)
-        write_json(out.with_suffix(".json"), {"pretrain_capped": capped})
+            written += len(pt_rows)
+        write_json(out.with_suffix(".json"), {"pretrain_capped": capped, "pretrain_rows": written})
 
     def _finish(self, rank: int) -> None:
         from array import array
@@ -1111,7 +1139,8 @@ class StreamStep:
         kept = len(
             pt_steps.add("exact dedup", kept, range(kept - exact), {"exact duplicate": exact})
         )
-        capped = sum(read_json(p)["pretrain_capped"] for p in sorted(work.glob("write/t*.json")))
+        written = [read_json(p) for p in sorted(work.glob("write/t*.json"))]
+        capped = sum(w["pretrain_capped"] for w in written)
         dropped = (
             {"over per-problem cap": capped} if cfg.pretrain.per_problem_cap is not None else {}
         )
@@ -1124,7 +1153,12 @@ class StreamStep:
                 yield row
 
         out = Path(cfg.run_dir) / "curate"
-        write_jsonl_atomic(out / "pretrain.jsonl", rows("pt", lambda c, _r: pt_tokens.append(c)))
+        write_split(
+            out,
+            pretrain_files(cfg.pretrain.shards),
+            rows("pt", lambda c, _r: pt_tokens.append(c)),
+            sum(w["pretrain_rows"] for w in written),
+        )
         write_jsonl_atomic(out / "sft.jsonl", rows("sft", lambda _c, r: light.add(r)))
         facts = InputFacts(
             src=self.src,

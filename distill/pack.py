@@ -17,6 +17,7 @@ shards and redoes only the one it was in. Training reads shards with `PackedData
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import sys
@@ -46,7 +47,7 @@ class PackConfig:
 
 @dataclass
 class PackCommandConfig:
-    corpus: str = MISSING  # a JSONL file with a `text` field per line (plain or .gz)
+    corpus: str = MISSING  # a JSONL file with a `text` field per line, or a glob of several
     out_dir: str = MISSING
     tokenizer: str = "smollm2_135m"  # a model recipe name (rollout/models.py), hub name or folder
     pack: PackConfig = field(default_factory=PackConfig)
@@ -55,40 +56,60 @@ class PackCommandConfig:
 ConfigStore.instance().store(name="pack_schema", node=PackCommandConfig)
 
 
-def iter_lines(path: Path) -> Iterator[tuple[int, str]]:
-    """(line number, raw line) of a JSONL file, one at a time: parsing happens in the workers."""
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if line.strip():
-                yield lineno, line
+def corpus_files(corpus: str | Path | list[Path]) -> list[Path]:
+    """The files of a corpus: one JSONL file, or a glob pattern matching several (rd-curate's
+    `pretrain.shards` files, pretrain-00000-of-00004.jsonl ...), read in name order as one corpus."""
+    if isinstance(corpus, list):
+        return corpus
+    path = Path(corpus)
+    if path.is_file():
+        return [path]
+    files = sorted(Path(p) for p in glob.glob(str(corpus)) if Path(p).is_file())
+    if not files:
+        raise ValueError(
+            f"corpus={corpus}: no such file, and no file matches it as a pattern; give a JSONL "
+            "file or a glob such as 'runs/demo/curate/pretrain-*-of-*.jsonl'"
+        )
+    return files
+
+
+def iter_lines(paths: list[Path]) -> Iterator[tuple[tuple[int, int], str]]:
+    """((file number, line number), raw line) of JSONL files in turn, one line at a time: parsing
+    happens in the workers."""
+    for i, path in enumerate(paths):
+        with path.open(encoding="utf-8") as f:
+            for lineno, line in enumerate(f, 1):
+                if line.strip():
+                    yield (i, lineno), line
 
 
 _TOKENIZER = None
 _CTX: dict = {}
 
 
-def _init_worker(tokenizer_path: str, text_field: str, source: str) -> None:
+def _init_worker(tokenizer_path: str, text_field: str, sources: list[str]) -> None:
     global _TOKENIZER
     # One core per worker: the pool is the parallelism.
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
     from transformers import AutoTokenizer
 
     _TOKENIZER = AutoTokenizer.from_pretrained(tokenizer_path)
-    _CTX.update(text_field=text_field, source=source, eos=_TOKENIZER.eos_token_id)
+    _CTX.update(text_field=text_field, sources=sources, eos=_TOKENIZER.eos_token_id)
 
 
-def _encode(batch: list[tuple[int, str]]) -> tuple[np.ndarray, np.ndarray]:
+def _encode(batch: list[tuple[tuple[int, int], str]]) -> tuple[np.ndarray, np.ndarray]:
     """Parse and tokenize a batch of lines: (all tokens with EOS after each document, lengths).
 
     Arrays, not lists, cross the process boundary: pickling millions of ints is the slow part.
     """
     field, texts = _CTX["text_field"], []
-    for lineno, line in batch:
+    for (i, lineno), line in batch:
         try:
             texts.append(json.loads(line)[field])
         except (json.JSONDecodeError, KeyError, TypeError) as e:
             raise ValueError(
-                f"{_CTX['source']}:{lineno}: expected a JSON object with a {field!r} string ({e})"
+                f"{_CTX['sources'][i]}:{lineno}: expected a JSON object with a {field!r} string "
+                f"({e})"
             ) from None
     ids = _TOKENIZER(texts, add_special_tokens=False)["input_ids"]
     eos = _CTX["eos"]
@@ -176,14 +197,19 @@ def _write_shard(
 
 
 def pack(
-    corpus: str | Path, out_dir: str | Path, tokenizer_path: str, cfg: PackConfig, progress=None
+    corpus: str | Path | list[Path],
+    out_dir: str | Path,
+    tokenizer_path: str,
+    cfg: PackConfig,
+    progress=None,
 ) -> dict:
-    """Tokenize and pack `corpus` into `out_dir`; finished shards are skipped. Returns totals."""
+    """Tokenize and pack `corpus` (corpus_files) into `out_dir`; finished shards are skipped.
+    Returns totals."""
     from transformers import AutoTokenizer
 
     if cfg.seq_len < 8:
         raise ValueError(f"seq_len must be >= 8, got {cfg.seq_len}")
-    corpus, out = Path(corpus), Path(out_dir)
+    files, out = corpus_files(corpus), Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tok = AutoTokenizer.from_pretrained(tokenizer_path)
     eos = tok.eos_token_id
@@ -199,9 +225,9 @@ def pack(
         "tokens": 0,
         "padding": 0,
     }
-    lines = iter_lines(corpus)
+    lines = iter_lines(files)
     ctx = get_context("spawn")
-    init = (tokenizer_path, cfg.text_field, str(corpus))
+    init = (tokenizer_path, cfg.text_field, [str(p) for p in files])
     with ctx.Pool(
         cfg.workers or os.cpu_count() or 1, initializer=_init_worker, initargs=init
     ) as pool:

@@ -30,7 +30,7 @@ from omegaconf import OmegaConf
 
 from distill.pack import PackConfig
 from rollout.engines import ModelConfig
-from rollout.stage import Stage, file_id, last_checkpoint, model_id, training_summary
+from rollout.stage import Stage, file_id, files_id, last_checkpoint, model_id, training_summary
 
 # Keys that cannot change the trained weights (rollout/stage.py leaves them out of the fingerprint).
 NON_RESULT = (
@@ -58,7 +58,9 @@ class LRRule:
 @dataclass
 class PretrainConfig:
     run_dir: str = "runs/demo"
-    corpus: str | None = None  # JSONL with "text"; None: run_dir/curate/pretrain.jsonl
+    # JSONL with "text", or a glob of several; None: rd-curate's, run_dir/curate/pretrain.jsonl (or
+    # its pretrain-*-of-*.jsonl files when curate wrote pretrain.shards > 1)
+    corpus: str | None = None
     model: ModelConfig = field(default_factory=ModelConfig)
     # Build a fresh model from a config instead of loading weights (tests, ablations), e.g.
     # {model_type: llama, hidden_size: 32, num_hidden_layers: 2, ...}; the tokenizer comes from model.path.
@@ -139,21 +141,34 @@ def build_model(cfg: PretrainConfig, model_path: str):
     return AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
 
 
+def find_corpus(cfg: PretrainConfig) -> tuple[str, list[Path]]:
+    """The corpus as named (for the summary) and its files, in order."""
+    from distill.pack import corpus_files
+
+    curate = Path(cfg.run_dir) / "curate"
+    corpus = cfg.corpus or str(curate / "pretrain.jsonl")
+    if not cfg.corpus and not Path(corpus).exists() and any(curate.glob("pretrain-*-of-*.jsonl")):
+        corpus = str(curate / "pretrain-*-of-*.jsonl")  # rd-curate pretrain.shards > 1
+    try:
+        return corpus, corpus_files(corpus)
+    except ValueError:
+        raise ValueError(
+            f"no corpus at {corpus}: run rd-curate run_dir={cfg.run_dir} first, or set "
+            "corpus=<a JSONL with a text field, or a glob of several>"
+        ) from None
+
+
 def run(cfg: PretrainConfig) -> dict[str, Any]:
     from rollout.models import prepare
 
     # Check the config and find the inputs; decide nothing to do / resume / run (rollout/stage.py).
     out = Path(cfg.run_dir) / "pretrain"
     final = out / "final"
-    corpus = Path(cfg.corpus) if cfg.corpus else Path(cfg.run_dir) / "curate" / "pretrain.jsonl"
-    if not corpus.exists():
-        raise ValueError(
-            f"no corpus at {corpus}: run rd-curate run_dir={cfg.run_dir} first, or set corpus=<a JSONL with a text field>"
-        )
+    corpus, files = find_corpus(cfg)
     bad = sorted(set(cfg.trainer) & {"output_dir"})
     if bad:
         raise ValueError(f"trainer.{bad[0]} is set by rd-pretrain (run_dir/pretrain); remove it")
-    inputs = {"corpus": file_id(corpus)}
+    inputs = {"corpus": file_id(files[0]) if len(files) == 1 else files_id(files)}
     if not cfg.init_config:  # the weights it starts from (with init_config: only the tokenizer)
         inputs["model"] = model_id(cfg.model.path)
     stage = Stage(
@@ -180,7 +195,7 @@ def run(cfg: PretrainConfig) -> dict[str, Any]:
     # Under torchrun/accelerate every rank runs this: rank 0 packs, the others wait and then read.
     state = PartialState()
     with state.main_process_first():
-        totals = pack(corpus, out / "packed", model_path, cfg.pack)
+        totals = pack(files, out / "packed", model_path, cfg.pack)
     dataset = PackedDataset(out / "packed")
 
     # Build the model and the trainer.

@@ -84,9 +84,17 @@ def provenance(cfg, run_dir: Path, state: dict[str, Any]) -> dict[str, Any]:
         paths = s.get("input_paths") or {}
         for name, recorded in (s.get("inputs") or {}).items():
             path = paths.get(name)
-            if path is None or not Path(path).exists():
+            if name == "corpus" and path is not None:  # a file, or a glob of curate's shards
+                from distill.pack import corpus_files
+
+                try:
+                    files = corpus_files(path)
+                except ValueError:
+                    continue
+                now = file_id(files[0]) if len(files) == 1 else files_id(files)
+            elif path is None or not Path(path).exists():
                 continue
-            if name == "store":
+            elif name == "store":
                 now = files_id(shard_files(path))
             elif name in ("init", "model"):
                 now = model_id(path)

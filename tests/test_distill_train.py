@@ -305,3 +305,26 @@ def test_packed_rows_keep_examples_apart(tiny_model):
         "the second example attended to the first"
     )
     assert torch.allclose(packed[0, :17], alone_a[0], atol=1e-5)
+
+
+def test_rd_pretrain_finds_curates_corpus_whole_or_in_shards(tmp_path):
+    """rd-curate's pretrain.jsonl, or its pretrain.shards files read in name order; a glob given
+    as corpus= names several; nothing there names the fix."""
+    from distill.pretrain import find_corpus
+
+    curate = tmp_path / "curate"
+    curate.mkdir()
+    for k in (1, 0):
+        write_corpus(curate / f"pretrain-{k:05d}-of-00002.jsonl", 3)
+    corpus, files = find_corpus(PretrainConfig(run_dir=str(tmp_path)))
+    assert corpus == str(curate / "pretrain-*-of-*.jsonl")
+    assert [p.name for p in files] == [
+        "pretrain-00000-of-00002.jsonl",
+        "pretrain-00001-of-00002.jsonl",
+    ]
+    write_corpus(curate / "pretrain.jsonl", 3)
+    assert find_corpus(PretrainConfig(run_dir=str(tmp_path)))[1] == [curate / "pretrain.jsonl"]
+    given = PretrainConfig(run_dir=str(tmp_path), corpus=str(curate / "pretrain-0000[1]-*.jsonl"))
+    assert [p.name for p in find_corpus(given)[1]] == ["pretrain-00001-of-00002.jsonl"]
+    with pytest.raises(ValueError, match=r"no corpus at .*: run rd-curate run_dir=.* first"):
+        find_corpus(PretrainConfig(run_dir=str(tmp_path / "empty")))

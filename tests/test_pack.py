@@ -152,3 +152,26 @@ def test_the_readme_pack_command_runs_as_printed(smollm2_path, tmp_path):
         env=env,
     )
     assert r.returncode != 0 and "seq_lenn" in r.stderr
+
+
+def test_a_corpus_in_shards_packs_as_the_one_file_they_split(tiny_model, tmp_path):
+    """rd-curate's pretrain.shards files, named by a glob, are one corpus read in name order: the
+    packed shards are the single file's, byte for byte; a bad line names its own file."""
+    src = corpus(tmp_path / "c.jsonl")
+    lines = src.read_text().splitlines(keepends=True)
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    for k, (a, b) in enumerate(((0, 400), (400, 401), (401, 1200))):
+        (parts / f"pretrain-{k:05d}-of-00003.jsonl").write_text("".join(lines[a:b]))
+    cfg = PackConfig(seq_len=128, docs_per_shard=500, workers=2, batch_docs=64)
+    pack(src, tmp_path / "one", tiny_model, cfg)
+    totals = pack(str(parts / "pretrain-*-of-*.jsonl"), tmp_path / "split", tiny_model, cfg)
+    assert totals["documents"] == 1200
+    one = {p.name: p.read_bytes() for p in (tmp_path / "one").glob("shard-*")}
+    assert {p.name: p.read_bytes() for p in (tmp_path / "split").glob("shard-*")} == one
+
+    (parts / "pretrain-00002-of-00003.jsonl").write_text(json.dumps({"body": "no text"}) + "\n")
+    with pytest.raises(ValueError, match=r"pretrain-00002-of-00003.jsonl:1: expected a JSON"):
+        pack(str(parts / "pretrain-*.jsonl"), tmp_path / "bad", tiny_model, cfg)
+    with pytest.raises(ValueError, match="no file matches it"):
+        pack(str(parts / "nothing-*.jsonl"), tmp_path / "none", tiny_model, cfg)

@@ -300,6 +300,31 @@ def test_a_finish_cut_short_after_its_cleanup_starts_over_with_the_same_outputs(
     assert again["status"] == "done" and outputs(tmp_path) == in_memory["selective"]
 
 
+def test_a_sharded_corpus_is_the_one_file_split_in_order(
+    big_store, in_memory, smollm2_path, tmp_path
+):
+    """pretrain.shards=3, in memory and streaming: the same files byte for byte, which read in name
+    order (as rd-pretrain, the packer and datasets read them) are the one-file pretrain.jsonl."""
+    from datasets import load_dataset
+
+    made = {}
+    for path, extra in (("memory", []), ("stream", ["stream.enabled=true", "stream.tasks=2"])):
+        run_dir = tmp_path / path
+        curate(run_dir, big_store, smollm2_path, "plot=false", "pretrain.shards=3", *extra,
+               *SETTINGS["selective"])  # fmt: skip
+        files = sorted((run_dir / "curate").glob("pretrain-*-of-00003.jsonl"))
+        assert [p.name for p in files] == [f"pretrain-{k:05d}-of-00003.jsonl" for k in range(3)]
+        assert not (run_dir / "curate" / "pretrain.jsonl").exists()
+        made[path] = {p.name: p.read_bytes() for p in files}
+    assert made["stream"] == made["memory"]
+    one = in_memory["selective"]["pretrain.jsonl"]
+    assert b"".join(made["memory"].values()) == one
+    assert all(made["memory"].values())  # rows spread over every file
+    pattern = str(tmp_path / "memory" / "curate" / "pretrain-*-of-*.jsonl")
+    ds = load_dataset("json", data_files=pattern, split="train", cache_dir=str(tmp_path / "hf"))
+    assert ds["rollout_id"] == [json.loads(x)["rollout_id"] for x in one.splitlines()]
+
+
 def test_a_work_folder_of_an_older_layout_is_started_over(tmp_path):
     from selection.stream import LAYOUT, fresh_work, write_json
 
