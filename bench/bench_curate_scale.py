@@ -5,6 +5,8 @@ and the farm writer's memory over one large shard.
     .venv/bin/python bench/bench_curate_scale.py --sizes 100000,300000,1000000 --farm-rollouts 1000000
     .venv/bin/python bench/bench_curate_scale.py --code /tmp/base --label baseline   # another checkout
     .venv/bin/python bench/bench_curate_scale.py --stream on --memory-mb 128 --overrides "stream.tasks=2"
+    .venv/bin/python bench/bench_curate_scale.py --sizes 30000,100000,300000 --memory-mb 64 \
+        --farm-rollouts 0 --label stream --out bench/results/curate_scale.json   # recorded in RESULTS.md
 
 For each size a store is generated the way rd-rollout writes one (rollout.store.ShardWriter, sharded
 by problem id with rollout.problems.shard_of), then `python -m distill.curate` and
