@@ -809,12 +809,9 @@ class StreamStep:
         return read_json(self.work / "plan.json")
 
     def _dest(self):
-        """problem_id -> (task, bucket): where a rollout's drops and picks are read."""
-        from rollout.problems import shard_of
-        from selection.stream import bucket_of
+        from selection.stream import destination
 
-        tasks, buckets = self.cfg.stream.tasks, self._plan()["buckets"]
-        return lambda pid: (shard_of(pid, tasks), bucket_of(pid, buckets))
+        return destination(self.cfg.stream.tasks, self._plan()["buckets"])
 
     def _select(self, rank: int) -> None:
         from selection.dedup import PartFiles, part_of, signature_hex

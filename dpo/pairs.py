@@ -699,13 +699,12 @@ class StreamStep:
         )
 
     def _exact(self, rank: int) -> None:
-        from rollout.problems import shard_of
         from selection.dedup import PartFiles, drop_exact
-        from selection.stream import bucket_of
+        from selection.stream import destination
 
         tasks, work = self.cfg.stream.tasks, self.work
         plan = read_json(work / "plan.json")
-        dest = lambda pid: (shard_of(pid, tasks), bucket_of(pid, plan["buckets"]))  # noqa: E731
+        dest = destination(tasks, plan["buckets"])
         for p in range(rank, plan["parts"], tasks):
             out = PartFiles(
                 lambda tb, p=p: work / "exact" / f"t{tb[0]:05d}.b{tb[1]:05d}" / f"p{p:05d}.jsonl"

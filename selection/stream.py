@@ -82,6 +82,13 @@ def bucket_of(problem_id: str, buckets: int) -> int:
     return int(hashlib.blake2b(problem_id.encode("utf-8"), digest_size=8).hexdigest(), 16) % buckets
 
 
+def destination(tasks: int, buckets: int) -> Callable[[str], tuple[int, int]]:
+    """problem_id -> (task, bucket) that holds its rollouts: where its drops and picks are read."""
+    from rollout.problems import shard_of
+
+    return lambda pid: (shard_of(pid, tasks), bucket_of(pid, buckets))
+
+
 def bucket_count(store_bytes: int, tasks: int, memory_mb: float) -> int:
     per_task = store_bytes / tasks * _OBJECT_OVERHEAD
     return max(1, math.ceil(per_task / (memory_mb * (1 << 20))))
